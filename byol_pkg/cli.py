@@ -1,0 +1,81 @@
+"""Command-line entry: ``byol <command>`` or ``python -m byol_pkg <command>``.
+
+Every workflow rule (Snakemake, DVC) and every test calls these same commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _setup_logging(out_dir: Path | None, quiet: bool = False) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(out_dir / "train.log"))
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .train.pretrain import pretrain
+
+    cfg = load_config(args.config, args.set)
+    import os
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        _setup_logging(Path(args.out))
+    else:
+        _setup_logging(None, quiet=True)
+    pretrain(cfg, args.out)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from .config import dump_yaml, load_config
+
+    sys.stdout.write(dump_yaml(load_config(args.config, args.set)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="byol", description="byol-bench: BYOL pretraining and evaluation.")
+    parser.add_argument("--version", action="version", version=f"byol-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("pretrain", help="BYOL pretraining (resumes from OUT/checkpoints if present)")
+    p.add_argument("--config", required=True, help="YAML file or preset name (demo, cifar10, imagenet)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set optim.epochs=3 (repeatable)")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, encoder.pt, config.yaml")
+    p.set_defaults(func=cmd_pretrain)
+
+    c = sub.add_parser("config", help="print the fully resolved config (defaults + file + --set)")
+    c.add_argument("--config", default=None, help="YAML file or preset name (omit for the defaults)")
+    c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    c.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; known errors become one line on stderr and exit code 2."""
+    from .config import ConfigError
+    from .data import DatasetNotFoundError
+    from .train.checkpoint import CheckpointError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, DatasetNotFoundError, CheckpointError) as err:
+        print(f"byol {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

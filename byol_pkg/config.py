@@ -1,0 +1,312 @@
+"""Pretraining configuration: typed dataclasses with documented defaults, YAML in and out, strict validation.
+
+``load_config("demo", overrides=["optim.epochs=3"])`` reads a preset (``byol_pkg/presets/<name>.yaml``) or a
+YAML file, applies ``key=value`` overrides (values parsed as YAML) and returns a validated :class:`Config`.
+An unknown key or a value of the wrong type raises :class:`ConfigError` with one line naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the schema (message: one line, names the key)."""
+
+
+@dataclass
+class ViewConfig:
+    """One augmentation distribution (paper Table 6); defaults are T (view 1)."""
+
+    min_scale: float = 0.08
+    max_scale: float = 1.0
+    flip_prob: float = 0.5
+    jitter_prob: float = 0.8
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.2
+    hue: float = 0.1
+    grayscale_prob: float = 0.2
+    blur_prob: float = 1.0
+    solarize_prob: float = 0.0
+
+
+def _view2() -> ViewConfig:
+    return ViewConfig(blur_prob=0.1, solarize_prob=0.2)
+
+
+@dataclass
+class DataConfig:
+    """Pretraining images."""
+
+    name: str = "fashion_mnist"  # fashion_mnist | digits | cifar10 | cifar100 | stl10 | imagefolder
+    root: str = "data"  # data root; Fashion-MNIST also looks in /usr/share/datasets/fashion-mnist
+    split: str = "train"  # stl10: "train+unlabeled" for the paper-style pretraining set
+    download: bool = False  # never download unless asked
+    max_samples: int | None = None  # keep the first N images (quick runs, tests)
+    num_workers: int = 2  # DataLoader worker processes
+    epoch_size: int | None = None  # images per epoch for the schedules (None: len(dataset)); ImageNet: 1281167
+
+
+@dataclass
+class AugmentConfig:
+    """The two view distributions T and T' (paper Table 6, Appendix B)."""
+
+    image_size: int = 224  # side of the random resized crop
+    blur: bool = True  # False: the 32-px recipe switch, no Gaussian blur in either view
+    view1: ViewConfig = field(default_factory=ViewConfig)
+    view2: ViewConfig = field(default_factory=_view2)
+    mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
+    std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+
+
+@dataclass
+class ModelConfig:
+    """Encoder f, projector g and predictor q."""
+
+    backbone: str = "resnet50"  # resnet_small | resnet18..resnet200 (torchvision) | timm:<name>
+    cifar_stem: bool = False  # 3x3 stride-1 first conv and no max-pool, for 32-px images
+    projector_hidden: int = 4096
+    projector_out: int = 256
+    predictor_hidden: int = 4096
+    sync_bn: bool = False  # SyncBatchNorm across processes (torchrun); the paper synchronises BN
+
+
+@dataclass
+class OptimConfig:
+    """LARS with warm-up + cosine; LR = base_lr x global_batch / 256."""
+
+    batch_size: int = 256  # per device, per view
+    accumulate_steps: int = 1  # micro-batches averaged per optimiser step
+    global_batch: int | None = None  # if set: accumulate_steps = global_batch / (batch_size x processes)
+    epochs: float = 1000
+    warmup_epochs: float = 10
+    base_lr: float = 0.2
+    weight_decay: float = 1.5e-6
+    momentum: float = 0.9
+    trust_coefficient: float = 1e-3
+
+
+@dataclass
+class TargetConfig:
+    """EMA target network."""
+
+    base_tau: float = 0.996  # tau_k = 1 - (1 - base_tau)(cos(pi k/K) + 1)/2
+
+
+@dataclass
+class TrainConfig:
+    """Runtime: device, precision, logging, checkpoints."""
+
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "bf16"  # fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler)
+    channels_last: bool = True
+    compile: bool = False  # torch.compile the networks
+    max_steps: int | None = None  # stop after this many optimiser steps (the schedules still use the full K)
+    log_every_steps: int = 10
+    checkpoint_every_steps: int = 500  # rolling last.pt
+    checkpoint_every_epochs: int = 10  # kept epoch_XXXX.pt (0: none)
+    progress: str = "auto"  # auto (bar on a terminal) | bar | log
+
+
+@dataclass
+class Config:
+    """Everything ``byol pretrain`` needs. Written back, fully resolved, as ``config.yaml`` in the run folder."""
+
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.name": ("fashion_mnist", "digits", "cifar10", "cifar100", "stl10", "imagefolder"),
+    "train.precision": ("fp32", "bf16", "fp16"),
+    "train.progress": ("auto", "bar", "log"),
+}
+POSITIVE: tuple[str, ...] = (
+    "optim.batch_size", "optim.accumulate_steps", "optim.epochs", "augment.image_size",
+    "train.log_every_steps", "train.checkpoint_every_steps", "model.projector_hidden", "model.projector_out",
+    "model.predictor_hidden",
+)
+
+
+def _check_value(key: str, typ: Any, value: Any, source: str) -> Any:
+    """Return ``value`` converted to ``typ`` or raise a one-line ConfigError naming ``key``."""
+    origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check_value(key, inner[0], value, source)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: config key '{key}' expects a list, got {value!r}")
+        return [_check_value(f"{key}[{i}]", args[0], v, source) for i, v in enumerate(value)]
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: config key '{key}' expects true/false, got {value!r}")
+        return value
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: config key '{key}' expects an integer, got {value!r}")
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: config key '{key}' expects a number, got {value!r}")
+        return float(value)
+    if typ is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: config key '{key}' expects a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {typ} at {key}")
+
+
+def _build(cls: type, data: dict, prefix: str, source: str) -> Any:
+    """Instantiate dataclass ``cls`` from a (partial) mapping, recursing into nested sections."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: config key '{prefix.rstrip('.') or '<root>'}' expects a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            raise ConfigError(f"{source}: unknown config key '{prefix}{key}' (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        typ = hints[f.name]
+        if dataclasses.is_dataclass(typ):
+            kwargs[f.name] = _build(typ, data[f.name], f"{prefix}{f.name}.", source)
+        else:
+            kwargs[f.name] = _check_value(f"{prefix}{f.name}", typ, data[f.name], source)
+    default = cls()
+    merged = {f.name: kwargs.get(f.name, getattr(default, f.name)) for f in dataclasses.fields(cls)}
+    return cls(**merged)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    """Deep merge of nested dicts (``update`` wins)."""
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_override(text: str) -> dict:
+    """``"optim.base_lr=0.3"`` -> ``{"optim": {"base_lr": 0.3}}`` (the value is parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"--set '{text}': expected key=value, for example optim.base_lr=0.3")
+    key, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw.strip() else None
+    if isinstance(value, str) and value.lower() in ("none", "null"):
+        value = None
+    out: dict = {}
+    node = out
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A YAML file path, or the name of a preset in ``byol_pkg/presets``."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    preset = PRESETS_DIR / f"{name_or_path}.yaml"
+    if preset.is_file():
+        return preset
+    presets = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+    raise ConfigError(f"config '{name_or_path}': no such file, and not a preset (presets: {', '.join(presets)})")
+
+
+def read_yaml(path: Path) -> dict:
+    """A YAML mapping from ``path`` (empty file -> {}), with a one-line error on bad YAML."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
+    return data
+
+
+def config_from_dict(data: dict, source: str = "<dict>") -> Config:
+    """Validate a (partial) nested mapping and fill in the defaults."""
+    cfg = _build(Config, data, "", source)
+    validate(cfg, source)
+    return cfg
+
+
+def load_config(name_or_path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a preset or YAML file (``None``: all defaults), apply ``key=value`` overrides, validate."""
+    data: dict = {}
+    source = "<defaults>"
+    if name_or_path is not None:
+        path = resolve_config_path(name_or_path)
+        data = read_yaml(path)
+        source = str(path)
+    for text in overrides or []:
+        data = _merge(data, parse_override(text))
+    if overrides:
+        source += " + --set"
+    return config_from_dict(data, source)
+
+
+def validate(cfg: Config, source: str) -> None:
+    """Checks beyond types: choices and positive values."""
+    flat = to_flat_dict(cfg)
+    for key, allowed in CHOICES.items():
+        if flat[key] not in allowed:
+            raise ConfigError(f"{source}: config key '{key}' must be one of {', '.join(allowed)}, got {flat[key]!r}")
+    for key in POSITIVE:
+        if flat[key] <= 0:
+            raise ConfigError(f"{source}: config key '{key}' must be > 0, got {flat[key]!r}")
+    for view in ("view1", "view2"):
+        for name, value in dataclasses.asdict(getattr(cfg.augment, view)).items():
+            if not 0.0 <= value <= 1.0 and name.endswith("_prob"):
+                raise ConfigError(f"{source}: config key 'augment.{view}.{name}' must be in [0, 1], got {value}")
+    if not 0.0 <= cfg.target.base_tau <= 1.0:
+        raise ConfigError(f"{source}: config key 'target.base_tau' must be in [0, 1], got {cfg.target.base_tau}")
+    if len(cfg.augment.mean) != 3 or len(cfg.augment.std) != 3:
+        raise ConfigError(f"{source}: config keys 'augment.mean' and 'augment.std' need 3 values each")
+
+
+def to_dict(cfg: Config) -> dict:
+    """Nested plain dict (YAML/JSON serialisable)."""
+    return dataclasses.asdict(cfg)
+
+
+def to_flat_dict(cfg: Config) -> dict[str, Any]:
+    """``{"optim.base_lr": 0.2, ...}``."""
+    out: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        for k, v in node.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            else:
+                out[f"{prefix}{k}"] = v
+
+    walk(to_dict(cfg), "")
+    return out
+
+
+def dump_yaml(cfg: Config) -> str:
+    """The fully resolved config as YAML text."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

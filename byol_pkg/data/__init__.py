@@ -1,0 +1,29 @@
+"""Datasets for the BYOL pipeline: uint8 ``[C, H, W]`` images with int labels.
+
+>>> ds = build_dataset("fashion_mnist", "data", "train", max_samples=100)  # doctest: +SKIP
+>>> img, label = ds[0]                                                     # doctest: +SKIP
+
+Registered names: ``fashion_mnist``, ``digits``, ``cifar10``, ``cifar100``, ``stl10``,
+``imagefolder``. Nothing is downloaded unless ``download=True``.
+"""
+
+from .base import ArrayImageDataset, ConcatImageDataset, ImageDataset, MemmapImageDataset
+from .errors import DatasetFormatError, DatasetNotFoundError
+from .idx import read_idx
+from .registry import DATASETS, build_dataset, register_dataset
+
+# Importing the loaders registers them in DATASETS.
+from . import cifar, digits, fashion_mnist, image_folder, stl10  # noqa: F401  isort: skip
+
+__all__ = [
+    "DATASETS",
+    "ArrayImageDataset",
+    "ConcatImageDataset",
+    "DatasetFormatError",
+    "DatasetNotFoundError",
+    "ImageDataset",
+    "MemmapImageDataset",
+    "build_dataset",
+    "read_idx",
+    "register_dataset",
+]

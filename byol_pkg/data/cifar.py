@@ -1,0 +1,159 @@
+"""CIFAR-10 / CIFAR-100 from the official python-pickle archives (torchvision's layout).
+
+``<root>/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}`` and
+``<root>/cifar-100-python/{train, test, meta}``. Each pickle holds ``data``: uint8
+``[N, 3072]`` (R, G, B planes of 32x32, row-major) and ``labels`` / ``fine_labels``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import ArrayImageDataset
+from .errors import DatasetFormatError, DatasetNotFoundError
+from .registry import register_dataset
+
+
+@dataclass(frozen=True)
+class CifarSpec:
+    name: str
+    folder: str
+    files: dict[str, tuple[str, ...]]
+    meta_file: str
+    label_key: str
+    names_key: str
+    num_classes: int
+    archive: str
+
+
+CIFAR10 = CifarSpec(
+    "cifar10",
+    "cifar-10-batches-py",
+    {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)},
+    "batches.meta",
+    "labels",
+    "label_names",
+    10,
+    "cifar-10-python.tar.gz",
+)
+CIFAR100 = CifarSpec(
+    "cifar100",
+    "cifar-100-python",
+    {"train": ("train",), "test": ("test",)},
+    "meta",
+    "fine_labels",
+    "fine_label_names",
+    100,
+    "cifar-100-python.tar.gz",
+)
+
+
+def load_pickle(path: Path) -> dict[str, Any]:
+    """Load a CIFAR pickle, normalising byte-string keys to str."""
+    try:
+        with open(path, "rb") as f:
+            obj = pickle.load(f, encoding="bytes")
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+        raise DatasetFormatError(path, f"not a readable CIFAR pickle ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise DatasetFormatError(path, f"expected a dict pickle, got {type(obj).__name__}")
+    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def candidate_dirs(spec: CifarSpec, root: Path | None) -> list[Path]:
+    """``<root>/<folder>``, or ``<root>`` itself when it is that folder."""
+    if root is None:
+        return []
+    return [root / spec.folder] + ([root] if root.name == spec.folder else [])
+
+
+def find_dir(spec: CifarSpec, root: Path | None, split: str) -> Path | None:
+    for folder in candidate_dirs(spec, root):
+        if all((folder / f).is_file() for f in spec.files[split]):
+            return folder
+    return None
+
+
+def _class_names(spec: CifarSpec, folder: Path) -> list[str] | None:
+    meta = folder / spec.meta_file
+    if not meta.is_file():
+        return None
+    names = load_pickle(meta).get(spec.names_key)
+    if names is None:
+        return None
+    return [n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names]
+
+
+def _download(spec: CifarSpec, root: Path) -> None:
+    from torchvision.datasets import CIFAR10 as TvCifar10
+    from torchvision.datasets import CIFAR100 as TvCifar100
+
+    cls = TvCifar10 if spec is CIFAR10 else TvCifar100
+    cls(str(root), train=True, download=True)
+
+
+def load_cifar(
+    spec: CifarSpec, root: Path | None, split: str, download: bool, max_samples: int | None
+) -> ArrayImageDataset:
+    """Read ``split`` of ``spec`` into an in-memory uint8 ``[N, 3, 32, 32]`` dataset."""
+    folder = find_dir(spec, root, split)
+    if folder is None and download and root is not None:
+        _download(spec, root)
+        folder = find_dir(spec, root, split)
+    if folder is None:
+        raise DatasetNotFoundError.build(
+            spec.name,
+            split,
+            candidate_dirs(spec, root) or ["<no root given>"],
+            f"<root>/{spec.folder}/{{{', '.join(spec.files[split])}}} (python pickles, "
+            f"i.e. {spec.archive} extracted)",
+            f"set data.root to a folder holding {spec.folder}/ "
+            f"(extract {spec.archive} there), or set data.download: true",
+        )
+    chunks, labels = [], []
+    for fname in spec.files[split]:
+        path = folder / fname
+        batch = load_pickle(path)
+        if "data" not in batch or spec.label_key not in batch:
+            raise DatasetFormatError(path, f"missing keys 'data'/'{spec.label_key}' in pickle")
+        data = np.asarray(batch["data"], dtype=np.uint8)
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(batch[spec.label_key]) != len(data):
+            raise DatasetFormatError(path, f"expected data [N, 3072] with N labels, got {data.shape}")
+        chunks.append(data.reshape(-1, 3, 32, 32))
+        labels.append(np.asarray(batch[spec.label_key], dtype=np.int64))
+        if max_samples is not None and sum(map(len, chunks)) >= max_samples:
+            break
+    images = np.concatenate(chunks)
+    targets = np.concatenate(labels)
+    if len(targets) and (targets.min() < 0 or targets.max() >= spec.num_classes):
+        raise DatasetFormatError(folder, f"labels outside 0..{spec.num_classes - 1}")
+    return ArrayImageDataset(
+        spec.name,
+        split,
+        images,
+        targets,
+        spec.num_classes,
+        _class_names(spec, folder),
+        max_samples,
+    )
+
+
+@register_dataset("cifar10", splits=("train", "test"))
+def build_cifar10(
+    root: Path | None, split: str, download: bool = False, max_samples: int | None = None
+) -> ArrayImageDataset:
+    """CIFAR-10, 3x32x32, 10 classes (50,000 train / 10,000 test)."""
+    return load_cifar(CIFAR10, root, split, download, max_samples)
+
+
+@register_dataset("cifar100", splits=("train", "test"))
+def build_cifar100(
+    root: Path | None, split: str, download: bool = False, max_samples: int | None = None
+) -> ArrayImageDataset:
+    """CIFAR-100 with its 100 fine labels, 3x32x32 (50,000 train / 10,000 test)."""
+    return load_cifar(CIFAR100, root, split, download, max_samples)

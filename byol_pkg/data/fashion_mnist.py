@@ -1,0 +1,113 @@
+"""Fashion-MNIST from its four IDX files (raw or ``.gz``).
+
+Searched, in order: ``<root>/FashionMNIST/raw`` (torchvision), ``<root>/fashion_mnist``,
+``<root>/fashion-mnist``, ``<root>`` and the Debian package ``dataset-fashion-mnist``
+(``/usr/share/datasets/fashion-mnist``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .base import ArrayImageDataset
+from .errors import DatasetFormatError, DatasetNotFoundError
+from .idx import read_idx
+from .registry import register_dataset
+
+NAME = "fashion_mnist"
+CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+#: System-wide folders searched after ``root``; the environment variable
+#: ``BYOL_FASHION_MNIST_SYSTEM_DIRS`` (os.pathsep-separated, empty = none) replaces them.
+DEFAULT_SYSTEM_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets/fashion-mnist"),)
+SYSTEM_DIRS_ENV = "BYOL_FASHION_MNIST_SYSTEM_DIRS"
+_PREFIX = {"train": "train", "test": "t10k"}
+
+
+def candidate_dirs(root: Path | None) -> list[Path]:
+    """Folders searched for the IDX files, in order."""
+    dirs: list[Path] = []
+    if root is not None:
+        dirs += [root / "FashionMNIST" / "raw", root / "fashion_mnist", root / "fashion-mnist", root]
+    return dirs + system_dirs()
+
+
+def system_dirs() -> list[Path]:
+    """System-wide folders searched after ``root`` (see ``SYSTEM_DIRS_ENV``)."""
+    value = os.environ.get(SYSTEM_DIRS_ENV)
+    if value is None:
+        return list(DEFAULT_SYSTEM_DIRS)
+    return [Path(p) for p in value.split(os.pathsep) if p]
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_files(root: Path | None, split: str) -> tuple[Path, Path] | None:
+    """The (images, labels) files of ``split`` in the first folder holding both."""
+    prefix = _PREFIX[split]
+    for folder in candidate_dirs(root):
+        images = _find(folder, f"{prefix}-images-idx3-ubyte")
+        labels = _find(folder, f"{prefix}-labels-idx1-ubyte")
+        if images is not None and labels is not None:
+            return images, labels
+    return None
+
+
+def _download(root: Path) -> None:
+    from torchvision.datasets import FashionMNIST
+
+    for train in (True, False):
+        FashionMNIST(str(root), train=train, download=True)
+
+
+@register_dataset(NAME, splits=("train", "test"))
+def build_fashion_mnist(
+    root: Path | None, split: str, download: bool = False, max_samples: int | None = None
+) -> ArrayImageDataset:
+    """Fashion-MNIST, 28x28 grayscale, 10 classes (60,000 train / 10,000 test)."""
+    files = find_files(root, split)
+    if files is None and download and root is not None:
+        _download(root)
+        files = find_files(root, split)
+    if files is None:
+        prefix = _PREFIX[split]
+        raise DatasetNotFoundError.build(
+            NAME,
+            split,
+            candidate_dirs(root),
+            f"a folder holding {prefix}-images-idx3-ubyte and {prefix}-labels-idx1-ubyte "
+            "(raw or .gz), e.g. <root>/FashionMNIST/raw/",
+            "set data.root to a folder holding the Fashion-MNIST IDX files, "
+            "apt-get install dataset-fashion-mnist, or set data.download: true",
+        )
+    image_path, label_path = files
+    images, labels = read_idx(image_path), read_idx(label_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise DatasetFormatError(
+            image_path, f"expected uint8 [N, 28, 28] images, got {images.dtype} {images.shape}"
+        )
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DatasetFormatError(label_path, f"expected {len(images)} labels, got shape {labels.shape}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(CLASSES)):
+        raise DatasetFormatError(label_path, f"labels outside 0..{len(CLASSES) - 1}")
+    return ArrayImageDataset(
+        NAME, split, images[:, None], labels.astype(np.int64), len(CLASSES), CLASSES, max_samples
+    )

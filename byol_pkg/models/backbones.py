@@ -1,0 +1,120 @@
+"""Backbone registry: torchvision ResNets, any timm model, the CIFAR stem and a small ResNet for the CPU demo.
+
+Every backbone is an ``nn.Module`` mapping images [B, 3, H, W] to the pooled representation y [B, feat_dim]
+(no classifier), and keeps the parameter names of its library, so ``encoder.pt`` loads into
+``torchvision.models.<name>()`` (with ``fc = nn.Identity()``) or ``timm.create_model(<name>, num_classes=0)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+_REGISTRY: dict[str, Callable[[], nn.Module]] = {}
+TORCHVISION_RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet200",
+                       "wide_resnet50_2", "wide_resnet101_2")
+
+
+def register_backbone(name: str) -> Callable:
+    """Decorator adding a zero-argument factory to the registry under ``name``."""
+
+    def wrap(fn: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+        _REGISTRY[name] = fn
+        return fn
+
+    return wrap
+
+
+@register_backbone("resnet_small")
+def resnet_small() -> nn.Module:
+    """ResNet with one BasicBlock per stage and widths 16/32/64/128 (timm architecture; 128-d output).
+
+    Load its state dict with ``timm.models.resnet.ResNet(BasicBlock, [1,1,1,1], channels=(16,32,64,128),
+    stem_width=16, num_classes=0)``.
+    """
+    from timm.models.resnet import BasicBlock, ResNet
+
+    return ResNet(BasicBlock, [1, 1, 1, 1], channels=(16, 32, 64, 128), stem_width=16, num_classes=0,
+                  zero_init_last=False)
+
+
+def _torchvision_resnet(name: str) -> nn.Module:
+    import torchvision
+
+    if name == "resnet200":
+        from torchvision.models.resnet import Bottleneck, ResNet
+
+        model = ResNet(Bottleneck, [3, 24, 36, 3])
+    else:
+        model = getattr(torchvision.models, name)(weights=None)
+    model.fc = nn.Identity()
+    return model
+
+
+def _timm_model(name: str) -> nn.Module:
+    import timm
+
+    try:
+        return timm.create_model(name, pretrained=False, num_classes=0)
+    except RuntimeError as err:  # timm: "Unknown model (...)"
+        raise ValueError(f"model.backbone: timm has no model '{name}' ({err})") from None
+
+
+def available_backbones() -> list[str]:
+    """Names accepted by :func:`create_backbone` besides ``timm:<any timm model>``."""
+    return sorted(set(_REGISTRY) | set(TORCHVISION_RESNETS))
+
+
+def apply_cifar_stem(model: nn.Module) -> nn.Module:
+    """Replace the 7x7/2 conv + max-pool stem by a 3x3/1 conv and no pooling (for 32-px images)."""
+    conv = getattr(model, "conv1", None)
+    if not isinstance(conv, nn.Conv2d) or not hasattr(model, "maxpool"):
+        raise ValueError("model.cifar_stem: only ResNet-style backbones (with conv1 and maxpool) support it")
+    model.conv1 = nn.Conv2d(conv.in_channels, conv.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What is needed to rebuild a backbone: written next to every saved encoder."""
+
+    name: str
+    cifar_stem: bool = False
+
+
+def create_backbone(name: str, cifar_stem: bool = False) -> tuple[nn.Module, int]:
+    """Build a backbone by name and return it with its representation size.
+
+    ``name``: a registered name (``resnet_small``), a torchvision ResNet (``resnet18`` ... ``resnet200``), or
+    ``timm:<model>`` for any timm model.
+    """
+    if name.startswith("timm:"):
+        model = _timm_model(name.removeprefix("timm:"))
+    elif name in _REGISTRY:
+        model = _REGISTRY[name]()
+    elif name in TORCHVISION_RESNETS:
+        model = _torchvision_resnet(name)
+    else:
+        raise ValueError(
+            f"model.backbone: unknown backbone '{name}'; use one of {available_backbones()} or 'timm:<name>'"
+        )
+    if cifar_stem:
+        apply_cifar_stem(model)
+    return model, feature_dim(model)
+
+
+def feature_dim(model: nn.Module) -> int:
+    """Representation size, read from the model or measured with one tiny forward pass."""
+    for attr in ("num_features", "feature_dim"):
+        if isinstance(getattr(model, attr, None), int):
+            return getattr(model, attr)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 64, 64))
+    model.train(was_training)
+    return int(out.shape[-1])

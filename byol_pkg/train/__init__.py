@@ -1,0 +1,1 @@
+"""Pretraining: the loop, its data stream, checkpoints and process group."""

@@ -1,0 +1,122 @@
+"""Online/target networks (BYOL_SPEC Sec. 1, 3; pitfalls 2, 6, 18, 19) and the backbone registry."""
+
+import pytest
+import timm
+import torch
+import torchvision
+from torch import nn
+
+from byol_pkg.models import build_byol, create_backbone, ema_pairs, update_target
+from byol_pkg.models.byol import TargetNetwork
+
+
+def small_byol():
+    torch.manual_seed(0)
+    return build_byol("resnet_small", cifar_stem=True, proj_hidden=64, proj_out=16, pred_hidden=32)
+
+
+def test_heads_have_the_paper_shape():
+    online, target = build_byol("resnet18", proj_hidden=4096, proj_out=256, pred_hidden=4096)
+    kinds = [type(m) for m in online.projector]
+    assert kinds == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    assert (online.projector[0].in_features, online.projector[0].out_features) == (512, 4096)
+    assert (online.projector[3].in_features, online.projector[3].out_features) == (4096, 256)
+    assert online.projector[3].bias is None  # official code: last linear without bias
+    assert (online.predictor[0].in_features, online.predictor[0].out_features) == (256, 4096)
+    assert online.predictor[3].out_features == 256
+    assert online.projector[1].eps == 1e-5 and online.projector[1].momentum == pytest.approx(0.1)
+    assert not hasattr(target, "predictor")  # target = encoder + projector only
+
+
+def test_target_starts_as_exact_copy_and_never_gets_gradients():
+    online, target = small_byol()
+    for (n1, a), (n2, b) in zip(
+        list(online.encoder.state_dict().items()) + list(online.projector.state_dict().items()),
+        list(target.encoder.state_dict().items()) + list(target.projector.state_dict().items()),
+    ):
+        assert n1 == n2 and torch.equal(a, b)
+        assert a.data_ptr() != b.data_ptr()  # a copy, not shared storage
+    assert all(not p.requires_grad for p in target.parameters())
+    x = torch.randn(4, 3, 16, 16)
+    out = target(x)
+    assert not out.requires_grad
+
+
+def test_ema_update_matches_formula_and_moves_only_target():
+    online, target = small_byol()
+    with torch.no_grad():
+        for p in online.parameters():
+            p.add_(torch.randn_like(p))
+    tgt, onl = ema_pairs(online, target)
+    before_t = [t.clone() for t in tgt]
+    before_o = [o.clone() for o in onl]
+    tau = 0.9
+    update_target(tgt, onl, tau)
+    for t, t0, o in zip(tgt, before_t, onl):
+        torch.testing.assert_close(t, tau * t0 + (1 - tau) * o)
+    for o, o0 in zip(onl, before_o):
+        assert torch.equal(o, o0)
+    assert len(tgt) == len(list(target.parameters()))
+
+
+def test_ema_with_tau_one_and_zero():
+    online, target = small_byol()
+    with torch.no_grad():
+        for p in online.parameters():
+            p.add_(1.0)
+    tgt, onl = ema_pairs(online, target)
+    frozen = [t.clone() for t in tgt]
+    update_target(tgt, onl, 1.0)
+    assert all(torch.equal(a, b) for a, b in zip(tgt, frozen))
+    update_target(tgt, onl, 0.0)
+    assert all(torch.equal(a, b) for a, b in zip(tgt, onl))
+
+
+def test_views_are_forwarded_separately_so_bn_statistics_are_per_view():
+    online, _ = small_byol()
+    online.train()
+    v1, v2 = torch.randn(8, 3, 16, 16), torch.randn(8, 3, 16, 16) * 3 + 1
+    p1, p2, z1, z2 = online(v1, v2)
+    sep1 = online.forward_view(v1).prediction
+    sep2 = online.forward_view(v2).prediction
+    torch.testing.assert_close(p1, sep1)
+    torch.testing.assert_close(p2, sep2)
+    joint = online.forward_view(torch.cat([v1, v2])).prediction
+    assert not torch.allclose(joint[:8], p1, atol=1e-3)  # concatenating would mix the views' statistics
+
+
+def test_backbone_registry_and_cifar_stem():
+    model, dim = create_backbone("resnet18", cifar_stem=True)
+    assert dim == 512
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
+    assert isinstance(model.maxpool, nn.Identity)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 512)
+    _, dim50 = create_backbone("resnet50")
+    assert dim50 == 2048
+    m, d = create_backbone("timm:resnet10t")
+    assert d == m.num_features
+    with pytest.raises(ValueError, match="unknown backbone"):
+        create_backbone("resnet9000")
+    with pytest.raises(ValueError, match="timm has no model"):
+        create_backbone("timm:not_a_model")
+
+
+def test_encoder_state_dict_loads_into_plain_torchvision_and_timm_models():
+    enc, _ = create_backbone("resnet18")
+    tv = torchvision.models.resnet18(weights=None)
+    tv.fc = nn.Identity()
+    tv.load_state_dict(enc.state_dict())  # strict
+    enc_t, _ = create_backbone("timm:resnet18")
+    timm.create_model("resnet18", num_classes=0).load_state_dict(enc_t.state_dict())
+    small, _ = create_backbone("resnet_small")
+    from timm.models.resnet import BasicBlock, ResNet
+
+    ResNet(BasicBlock, [1, 1, 1, 1], channels=(16, 32, 64, 128), stem_width=16, num_classes=0).load_state_dict(
+        small.state_dict())
+
+
+def test_target_network_copies_structure():
+    online, _ = small_byol()
+    t = TargetNetwork(online)
+    assert set(dict(t.named_parameters())) == {
+        n for n, _ in online.named_parameters() if not n.startswith("predictor")}

@@ -1,0 +1,86 @@
+"""LARS (BYOL_SPEC Sec. 4, pitfall 7): the official update, step by step, and the exclusion rule."""
+
+import pytest
+import torch
+from torch import nn
+
+from byol_pkg.models import build_byol
+from byol_pkg.optim import LARS, lars_param_groups
+
+
+def reference_lars_step(p, g, m, lr, wd, eta, momentum, adapt):
+    """The official update written out for one tensor (float64)."""
+    u = g + wd * p if adapt else g.clone()
+    if adapt and p.norm() > 0 and u.norm() > 0:
+        u = u * eta * p.norm() / u.norm()
+    m = momentum * m + u
+    return p - lr * m, m
+
+
+def test_matches_reference_over_several_steps():
+    torch.manual_seed(0)
+    w = nn.Parameter(torch.randn(5, 4, dtype=torch.float64))
+    b = nn.Parameter(torch.randn(5, dtype=torch.float64))
+    opt = LARS([{"params": [w], "weight_decay": 0.01, "lars_adapt": True},
+                {"params": [b], "weight_decay": 0.0, "lars_adapt": False}], lr=0.5, momentum=0.9,
+               trust_coefficient=1e-3)
+    rw, rb = w.detach().clone(), b.detach().clone()
+    mw, mb = torch.zeros_like(rw), torch.zeros_like(rb)
+    for step in range(4):
+        gw, gb = torch.randn_like(rw), torch.randn_like(rb)
+        w.grad, b.grad = gw.clone(), gb.clone()
+        lr = 0.5 * (step + 1)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        opt.step()
+        rw, mw = reference_lars_step(rw, gw, mw, lr, 0.01, 1e-3, 0.9, True)
+        rb, mb = reference_lars_step(rb, gb, mb, lr, 0.0, 1e-3, 0.9, False)
+        torch.testing.assert_close(w.detach(), rw, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(b.detach(), rb, rtol=1e-12, atol=1e-12)
+
+
+def test_trust_ratio_uses_norm_of_decayed_gradient_not_timm_formula():
+    # ||p|| = 5, g = (0, 1) and wd = 1: official ratio eta*5/||g + p|| differs from timm's eta*5/(||g|| + wd||p||)
+    p = nn.Parameter(torch.tensor([3.0, 4.0], dtype=torch.float64).reshape(1, 2))
+    p.grad = torch.tensor([[0.0, 1.0]], dtype=torch.float64)
+    opt = LARS([p], lr=1.0, momentum=0.0, weight_decay=1.0, trust_coefficient=0.1)
+    opt.step()
+    u = torch.tensor([[3.0, 5.0]], dtype=torch.float64)
+    expected = torch.tensor([[3.0, 4.0]], dtype=torch.float64) - 0.1 * 5.0 / u.norm() * u
+    torch.testing.assert_close(p.detach(), expected)
+
+
+def test_zero_weights_or_gradient_skip_the_ratio():
+    p = nn.Parameter(torch.zeros(2, 2))
+    p.grad = torch.ones(2, 2)
+    LARS([p], lr=0.1, momentum=0.0, trust_coefficient=1e-3).step()
+    torch.testing.assert_close(p.detach(), -0.1 * torch.ones(2, 2))
+
+
+def test_biases_and_batchnorm_excluded_everywhere():
+    online, _ = build_byol("resnet_small", cifar_stem=True, proj_hidden=32, proj_out=8, pred_hidden=32)
+    adapted, excluded = lars_param_groups([online], weight_decay=1e-6)
+    assert adapted["weight_decay"] == 1e-6 and adapted["lars_adapt"]
+    assert excluded["weight_decay"] == 0.0 and not excluded["lars_adapt"]
+    ex_ids = {id(p) for p in excluded["params"]}
+    for name, p in online.named_parameters():
+        is_norm_or_bias = name.endswith(".bias") or ".bn" in name or "projector.1." in name or "predictor.1." in name
+        assert (id(p) in ex_ids) == (is_norm_or_bias or p.ndim == 1), name
+    # the heads' BN and first-linear bias are excluded; conv and linear weights are adapted
+    names = {id(p): n for n, p in online.named_parameters()}
+    assert {"projector.1.weight", "projector.1.bias", "projector.0.bias", "predictor.1.weight"} <= {
+        names[i] for i in ex_ids}
+    assert "encoder.conv1.weight" in {names[id(p)] for p in adapted["params"]}
+    assert len(adapted["params"]) + len(excluded["params"]) == len(list(online.parameters()))
+
+
+def test_excluded_params_ignore_weight_decay():
+    b = nn.Parameter(torch.tensor([1.0, 2.0]))
+    b.grad = torch.zeros(2)
+    LARS([{"params": [b], "weight_decay": 0.0, "lars_adapt": False}], lr=1.0, momentum=0.9).step()
+    torch.testing.assert_close(b.detach(), torch.tensor([1.0, 2.0]))
+
+
+def test_bad_hyperparameters_rejected():
+    with pytest.raises(ValueError):
+        LARS([nn.Parameter(torch.ones(1))], lr=-1.0)
