@@ -111,6 +111,7 @@ class TrainConfig:
     precision: str = "bf16"  # fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler)
     channels_last: bool = True
     compile: bool = False  # torch.compile the networks
+    cpu_threads: int | None = None  # intra-op threads on CPU (None: usable cores - data workers, at least 1)
     max_steps: int | None = None  # stop after this many optimiser steps (the schedules still use the full K)
     log_every_steps: int = 10
     checkpoint_every_steps: int = 500  # rolling last.pt

@@ -24,6 +24,7 @@ from ..data import build_dataset
 from ..io import atomic_torch_save, atomic_write_json, atomic_write_text
 from ..loss import byol_loss, collapse_std
 from ..models import build_byol, ema_pairs, update_target
+from ..models.sync_bn import convert_sync_batchnorm
 from ..optim import LARS, lars_param_groups
 from ..schedules import StepPlan, scaled_lr, target_tau, warmup_cosine_lr
 from .checkpoint import CheckpointError, CheckpointManager
@@ -36,8 +37,8 @@ log = logging.getLogger("byol_pkg.pretrain")
 #: Config keys that may change between a run and its resume (they do not change what is learned).
 RESUMABLE_CHANGES = (
     "train.max_steps", "train.progress", "train.log_every_steps", "train.checkpoint_every_steps",
-    "train.checkpoint_every_epochs", "train.device", "train.compile", "data.num_workers", "data.root",
-    "data.download",
+    "train.checkpoint_every_epochs", "train.device", "train.compile", "train.cpu_threads", "data.num_workers",
+    "data.root", "data.download",
 )
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -175,8 +176,22 @@ def pretrain(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
         cleanup(info)
 
 
+def cpu_threads(cfg: Config, world_size: int = 1) -> int:
+    """Intra-op threads: explicit, or the usable cores left after the data workers (shared by processes).
+
+    Oversubscribing (more busy threads than cores) stalls OpenMP kernels badly on small CPUs: BatchNorm on a
+    small tensor went from 0.08 ms to 24 ms with 2 threads on 2 cores while a data worker ran.
+    """
+    if cfg.train.cpu_threads is not None:
+        return cfg.train.cpu_threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // world_size - cfg.data.num_workers)
+
+
 def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads(cfg, info.world_size))
     dataset = build_dataset(cfg.data.name, cfg.data.root, cfg.data.split, download=cfg.data.download,
                             max_samples=cfg.data.max_samples)
     plan = plan_run(cfg, len(dataset), info.world_size)
@@ -185,8 +200,8 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
     online, target = build_byol(cfg.model.backbone, cfg.model.cifar_stem, cfg.model.projector_hidden,
                                 cfg.model.projector_out, cfg.model.predictor_hidden)
     if cfg.model.sync_bn and info.enabled:
-        online = nn.SyncBatchNorm.convert_sync_batchnorm(online)
-        target = nn.SyncBatchNorm.convert_sync_batchnorm(target)
+        online = convert_sync_batchnorm(online, device)
+        target = convert_sync_batchnorm(target, device)
     memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
     online.to(device, memory_format=memory_format)
     target.to(device, memory_format=memory_format)
@@ -214,10 +229,10 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
         atomic_write_text(out_dir / "config.yaml", dump_yaml(cfg))
         metrics = MetricsLog(out_dir / "metrics.csv", resume_step=step)
         log.info("BYOL pretraining: %s on %s (%d images), %d process(es) x batch %d x accumulation %d = global "
-                 "batch %d; K=%d optimiser steps (warm-up %d), peak lr %.4g, device %s, precision %s",
+                 "batch %d; K=%d optimiser steps (warm-up %d), peak lr %.4g, device %s (%d threads), precision %s",
                  cfg.model.backbone, cfg.data.name, len(dataset), info.world_size, plan.micro_batch,
                  plan.accumulate, plan.global_batch, K, plan.steps.warmup_steps, plan.peak_lr, device,
-                 cfg.train.precision)
+                 torch.get_num_threads(), cfg.train.precision)
 
     model: nn.Module = online
     if info.enabled:
