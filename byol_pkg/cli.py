@@ -37,6 +37,19 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from .eval.probe import quick_probe
+
+    _setup_logging(None)
+    for random_init in ([False, True] if args.with_random_init else [False]):
+        out = args.out if not random_init else (args.out.with_name(args.out.stem + "_random.json") if args.out else None)
+        rec = quick_probe(args.encoder, args.dataset, args.root, args.train_samples, args.test_samples,
+                          random_init=random_init, seed=args.seed, out=out)
+        print(f"quick linear probe ({rec['init']} {rec['backbone']}) on {rec['dataset']}: top-1 {rec['value']:.2f}% "
+              f"[{rec['train_size']} train / {rec['test_size']} test images, {rec['wall_s']:.0f}s]")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from .config import dump_yaml, load_config
 
@@ -55,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config key, e.g. --set optim.epochs=3 (repeatable)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, encoder.pt, config.yaml")
     p.set_defaults(func=cmd_pretrain)
+
+    q = sub.add_parser("probe", help="quick linear probe of an encoder (sanity check, not the paper protocol)")
+    q.add_argument("--encoder", required=True, type=Path, help="encoder.pt written by byol pretrain")
+    q.add_argument("--dataset", default="fashion_mnist")
+    q.add_argument("--root", default="data")
+    q.add_argument("--train-samples", type=int, default=10000)
+    q.add_argument("--test-samples", type=int, default=10000)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--with-random-init", action="store_true", help="also probe a random-init encoder")
+    q.add_argument("--out", type=Path, default=None, help="JSON result file")
+    q.set_defaults(func=cmd_probe)
 
     c = sub.add_parser("config", help="print the fully resolved config (defaults + file + --set)")
     c.add_argument("--config", default=None, help="YAML file or preset name (omit for the defaults)")

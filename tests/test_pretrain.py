@@ -121,7 +121,10 @@ def test_stop_mid_epoch_then_resume_matches_uninterrupted(reference_run, tmp_pat
     assert load(out / "checkpoints/last.pt")["step"] == 3  # step 3 of 4 in epoch 1
     assert main(["pretrain", "--config", str(cfg), "--out", str(out)]) == 0
     assert_same_state(load(out / "encoder.pt"), load(reference_run / "encoder.pt"))
-    assert [int(r["step"]) for r in read_metrics(out)] == list(range(1, 9))  # no duplicated rows
+    rows = read_metrics(out)
+    assert [int(r["step"]) for r in rows] == list(range(1, 9))  # no duplicated rows
+    for r in rows:  # tau after the resume still indexed by the global optimiser step
+        assert r["tau"] == pytest.approx(target_tau(int(r["step"]) - 1, 8, 0.9), rel=1e-5)
 
 
 def _cli(*args: str) -> list[str]:
@@ -223,3 +226,19 @@ def test_two_process_ddp_with_sync_bn_matches_one_process(reference_run, tmp_pat
     for a, b in zip(ddp, single):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-3, abs=1e-4)
     assert_same_state(load(tmp_path / "run/encoder.pt"), load(reference_run / "encoder.pt"), exact=False)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_runs_on_cpu(tmp_path, precision):
+    cfg = write_config(tmp_path / "cfg.yaml", train={"precision": precision, "channels_last": True})
+    assert main(["pretrain", "--config", str(cfg), "--set", "train.max_steps=2", "--out", str(tmp_path / "r")]) == 0
+    rows = read_metrics(tmp_path / "r")
+    assert len(rows) == 2 and all(0 <= r["loss"] <= 8 for r in rows)
+    state = load(tmp_path / "r/encoder.pt")
+    assert all(v.dtype == torch.float32 for k, v in state.items() if v.is_floating_point())  # fp32 master weights
+
+
+def test_too_few_images_for_one_step_is_a_clear_error(tmp_path, capsys):
+    cfg = write_config(tmp_path / "cfg.yaml", optim={"batch_size": 128, "epochs": 1})
+    assert main(["pretrain", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    assert "gives no optimiser step" in capsys.readouterr().err

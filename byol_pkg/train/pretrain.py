@@ -26,6 +26,7 @@ from ..loss import byol_loss, collapse_std
 from ..models import build_byol, ema_pairs, update_target
 from ..models.sync_bn import convert_sync_batchnorm
 from ..optim import LARS, lars_param_groups
+from ..runtime import configure_cpu_threads
 from ..schedules import StepPlan, scaled_lr, target_tau, warmup_cosine_lr
 from .checkpoint import CheckpointError, CheckpointManager
 from .distributed import DistInfo, all_reduce_mean, cleanup, init_distributed, resolve_device
@@ -176,22 +177,10 @@ def pretrain(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
         cleanup(info)
 
 
-def cpu_threads(cfg: Config, world_size: int = 1) -> int:
-    """Intra-op threads: explicit, or the usable cores left after the data workers (shared by processes).
-
-    Oversubscribing (more busy threads than cores) stalls OpenMP kernels badly on small CPUs: BatchNorm on a
-    small tensor went from 0.08 ms to 24 ms with 2 threads on 2 cores while a data worker ran.
-    """
-    if cfg.train.cpu_threads is not None:
-        return cfg.train.cpu_threads
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // world_size - cfg.data.num_workers)
-
-
 def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     if device.type == "cpu":
-        torch.set_num_threads(cpu_threads(cfg, info.world_size))
+        configure_cpu_threads(cfg.train.cpu_threads, cfg.data.num_workers, info.world_size)
     dataset = build_dataset(cfg.data.name, cfg.data.root, cfg.data.split, download=cfg.data.download,
                             max_samples=cfg.data.max_samples)
     plan = plan_run(cfg, len(dataset), info.world_size)

@@ -1,4 +1,8 @@
-"""Helpers shared by the rules: config look-ups and target lists."""
+"""Helpers shared by the rules: config validation, config look-ups and target lists."""
+
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml")
 
 
 def pretrain_encoders():

@@ -1,0 +1,1 @@
+"""Evaluation: frozen-feature extraction and probes."""

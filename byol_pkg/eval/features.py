@@ -1,0 +1,33 @@
+"""Frozen-encoder features of a dataset split (BN in eval mode, no augmentation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+
+class _Transformed(Dataset):
+    def __init__(self, base: Dataset, transform) -> None:
+        self.base, self.transform = base, transform
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int):
+        image, label = self.base[i]
+        return self.transform(image), label
+
+
+@torch.no_grad()
+def extract_features(encoder: nn.Module, dataset: Dataset, transform, batch_size: int = 256,
+                     device: str | torch.device = "cpu", num_workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(features [N, D] float32, labels [N] int64)`` of ``dataset`` through the frozen ``encoder``."""
+    encoder = encoder.to(device).eval()
+    loader = DataLoader(_Transformed(dataset, transform), batch_size=batch_size, num_workers=num_workers)
+    feats, labels = [], []
+    for x, y in loader:
+        feats.append(encoder(x.to(device)).float().cpu())
+        labels.append(torch.as_tensor(y))
+    return torch.cat(feats).numpy(), torch.cat(labels).numpy().astype(np.int64)

@@ -1,0 +1,23 @@
+"""Process-level runtime settings shared by every command."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (affinity-aware)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def configure_cpu_threads(requested: int | None = None, data_workers: int = 0, processes: int = 1) -> int:
+    """Set torch's intra-op threads: ``requested``, or the cores left after data workers (at least 1).
+
+    Oversubscribing (more busy threads than cores) stalls OpenMP kernels badly on small CPUs: BatchNorm on a
+    small tensor went from 0.08 ms to 24 ms with 2 threads on 2 cores while another process was busy.
+    """
+    threads = requested if requested is not None else max(1, usable_cores() // processes - data_workers)
+    torch.set_num_threads(threads)
+    return threads
