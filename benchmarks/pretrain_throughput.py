@@ -75,16 +75,19 @@ class BenchConfig:
     on_cpu_by_default: bool = True
     cpu_max_steps: int | None = None  # cap on timed steps on CPU when --steps is not given
     cpu_max_warmup: int | None = None
+    cpu_precisions: tuple[str, ...] | None = None  # default precisions on CPU (None: all of --precisions)
 
 
 CONFIGS: dict[str, BenchConfig] = {
     c.name: c
     for c in (
         BenchConfig("demo", "resnet_small", False, 28, 1024, 128, 1024, (64, 256), (256, 1024)),
+        # Emulated bf16 runs ResNet-18 convolutions ~10x slower than fp32 on an AVX2 CPU (minutes per step),
+        # so on CPU r18cifar/r50 measure fp32 unless --precisions is given.
         BenchConfig("r18cifar", "resnet18", True, 32, 4096, 256, 4096, (64, 256), (512,),
-                    cpu_max_steps=2, cpu_max_warmup=1),
+                    cpu_max_steps=1, cpu_max_warmup=1, cpu_precisions=("fp32",)),
         BenchConfig("r50", "resnet50", False, 224, 4096, 256, 4096, (16,), (256,), on_cpu_by_default=False,
-                    cpu_max_steps=2, cpu_max_warmup=1),
+                    cpu_max_steps=1, cpu_max_warmup=1, cpu_precisions=("fp32",)),
     )
 }
 
@@ -327,6 +330,7 @@ def environment(device: torch.device, peak: float | None, compile_: bool) -> dic
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "load_avg_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "compile": compile_,
     }
     if device.type == "cuda":
@@ -341,6 +345,20 @@ def environment(device: torch.device, peak: float | None, compile_: bool) -> dic
             "bf16_peak_tflops": peak,
         })
     return env
+
+
+def warn_if_busy(device: torch.device) -> None:
+    """Say so when other processes already keep the CPU busy: CPU timings then mean little.
+
+    With more runnable threads than cores, every OpenMP barrier of a multi-threaded torch op waits for a
+    descheduled thread; on 2 shared cores this made steps ~50x slower (``--threads 1`` avoids most of it).
+    """
+    if device.type != "cpu" or not hasattr(os, "getloadavg"):
+        return
+    load, ncpu = os.getloadavg()[0], os.cpu_count() or 1
+    if load > 0.5:
+        print(f"WARNING: 1-min load average is {load:.2f} on {ncpu} CPU(s) before this benchmark started: other "
+              f"work shares the cores and CPU timings will be slow and noisy (try --threads 1).\n")
 
 
 def print_header(env: dict[str, object]) -> None:
@@ -412,14 +430,15 @@ def parse_ints(text: str) -> list[int]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--configs", default=None,
                    help=f"comma-separated, of {sorted(CONFIGS)}; default: demo,r18cifar on CPU, all on GPU")
     p.add_argument("--batch-sizes", default=None, help="comma-separated; default: per config and device")
-    p.add_argument("--precisions", default="fp32,bf16", help="comma-separated, of fp32,bf16")
-    p.add_argument("--steps", type=int, default=None, help="timed steps; default 3 on CPU (2 for r18cifar/r50), 20 on GPU")
+    p.add_argument("--precisions", default=None,
+                   help="comma-separated, of fp32,bf16; default both (on CPU: fp32 only for r18cifar and r50)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="timed steps; default 3 on CPU (1 for r18cifar and r50), 20 on GPU")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first; default 1 on CPU, 5 on GPU")
     p.add_argument("--compile", action="store_true", help="torch.compile the online and target networks")
     p.add_argument("--peak-tflops", type=float, default=None,
@@ -427,7 +446,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     p.add_argument("--json", type=Path, default=None, help="also write header, FLOPs and rows here")
     args = p.parse_args(argv)
-    for prec in args.precisions.split(","):
+    for prec in (args.precisions or "fp32").split(","):
         if prec not in PRECISIONS:
             p.error(f"--precisions: unknown '{prec}'; use fp32 and/or bf16")
     if args.configs is not None:
@@ -445,18 +464,34 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def plan(args: argparse.Namespace, device: torch.device) -> Iterator[tuple[BenchConfig, int, int, int]]:
-    """(config, batch, steps, warmup) for each point to measure, in order."""
+@dataclass(frozen=True)
+class Point:
+    """One measurement to make."""
+
+    cfg: BenchConfig
+    batch: int
+    precision: str
+    steps: int
+    warmup: int
+
+
+def plan(args: argparse.Namespace, device: torch.device) -> Iterator[Point]:
+    """The points to measure, in order: config, then batch size, then precision."""
     gpu = device.type == "cuda"
     names = (args.configs.split(",") if args.configs
              else [n for n, c in CONFIGS.items() if gpu or c.on_cpu_by_default])
     for name in names:
         cfg = CONFIGS[name]
         batches = parse_ints(args.batch_sizes) if args.batch_sizes else list(cfg.gpu_batches if gpu else cfg.cpu_batches)
+        if args.precisions:
+            precisions = args.precisions.split(",")
+        else:
+            precisions = list(PRECISIONS) if gpu or cfg.cpu_precisions is None else list(cfg.cpu_precisions)
         steps = args.steps if args.steps is not None else (20 if gpu else min(3, cfg.cpu_max_steps or 3))
         warmup = args.warmup if args.warmup is not None else (5 if gpu else min(1, cfg.cpu_max_warmup or 1))
         for batch in batches:
-            yield cfg, batch, steps, warmup
+            for prec in precisions:
+                yield Point(cfg, batch, prec, steps, warmup)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -466,22 +501,23 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    precisions = args.precisions.split(",")
     points = list(plan(args, device))
     peak = bf16_peak_tflops(device, args.peak_tflops)
     env = environment(device, peak, args.compile)
     print_header(env)
+    warn_if_busy(device)
     if device.type == "cuda" and peak is None:
         print(f"(no bf16 peak known for '{env['gpu']}': pass --peak-tflops to get MFU)\n")
 
-    flops = {cfg.name: count_flops(cfg) for cfg, *_ in points}
+    flops = {pt.cfg.name: count_flops(pt.cfg) for pt in points}
     print_flops(flops)
 
     rows: list[Row] = []
-    for cfg, batch, steps, warmup in points:
-        for prec in precisions:
-            print(f"... {cfg.name} batch {batch} {prec}: {warmup} warm-up + {steps} timed steps", flush=True)
-            rows.append(measure(cfg, batch, prec, device, steps, warmup, flops[cfg.name], peak, args.compile))
+    for pt in points:
+        print(f"... {pt.cfg.name} batch {pt.batch} {pt.precision}: {pt.warmup} warm-up + {pt.steps} timed steps",
+              flush=True)
+        rows.append(measure(pt.cfg, pt.batch, pt.precision, device, pt.steps, pt.warmup, flops[pt.cfg.name], peak,
+                            args.compile))
     print()
     print_table(rows)
     ratios = speedups(rows)

@@ -242,3 +242,26 @@ def test_too_few_images_for_one_step_is_a_clear_error(tmp_path, capsys):
     cfg = write_config(tmp_path / "cfg.yaml", optim={"batch_size": 128, "epochs": 1})
     assert main(["pretrain", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
     assert "gives no optimiser step" in capsys.readouterr().err
+
+
+def test_quick_probe_records(reference_run, tmp_path, capsys):
+    out = tmp_path / "probe.json"
+    assert main(["probe", "--encoder", str(reference_run / "encoder.pt"), "--dataset", "digits",
+                 "--train-samples", "200", "--test-samples", "100", "--with-random-init", "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    rnd = json.loads((tmp_path / "probe_random.json").read_text())
+    assert rec["protocol"] == "quick_linear_probe" and rec["init"] == "pretrained" and rnd["init"] == "random"
+    assert (rec["train_size"], rec["test_size"]) == (200, 100)
+    assert 10.0 < rec["value"] <= 100.0 and 10.0 < rnd["value"] <= 100.0  # 10 classes: chance is 10%
+    assert "quick linear probe" in capsys.readouterr().out
+
+
+def test_fit_probe_on_separable_features():
+    from byol_pkg.eval.probe import fit_probe
+
+    rng = torch.Generator().manual_seed(0)
+    y = torch.arange(200) % 4
+    x = torch.nn.functional.one_hot(y, 4).float() * 5 + 0.1 * torch.randn(200, 4, generator=rng)
+    assert fit_probe(x[:100].numpy(), y[:100].numpy(), x[100:].numpy(), y[100:].numpy()) == 100.0
+    shuffled = y[torch.randperm(200, generator=rng)]
+    assert fit_probe(x[:100].numpy(), shuffled[:100].numpy(), x[100:].numpy(), shuffled[100:].numpy()) < 60.0
