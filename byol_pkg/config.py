@@ -176,8 +176,12 @@ def _check_value(key: str, typ: Any, value: Any, source: str) -> Any:
     raise TypeError(f"unsupported config type {typ} at {key}")
 
 
-def _build(cls: type, data: dict, prefix: str, source: str) -> Any:
-    """Instantiate dataclass ``cls`` from a (partial) mapping, recursing into nested sections."""
+def _build(cls: type, data: dict, prefix: str, source: str, default: Any = None) -> Any:
+    """Instantiate dataclass ``cls`` from a (partial) mapping, recursing into nested sections.
+
+    Keys absent from ``data`` keep the value of ``default`` (the enclosing section's default instance), so a
+    partial ``augment.view2`` section keeps T' defaults rather than the ViewConfig class defaults.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: config key '{prefix.rstrip('.') or '<root>'}' expects a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
@@ -185,16 +189,16 @@ def _build(cls: type, data: dict, prefix: str, source: str) -> Any:
     for key in data:
         if key not in names:
             raise ConfigError(f"{source}: unknown config key '{prefix}{key}' (known: {', '.join(sorted(names))})")
+    default = default if default is not None else cls()
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in data:
             continue
         typ = hints[f.name]
         if dataclasses.is_dataclass(typ):
-            kwargs[f.name] = _build(typ, data[f.name], f"{prefix}{f.name}.", source)
+            kwargs[f.name] = _build(typ, data[f.name], f"{prefix}{f.name}.", source, getattr(default, f.name))
         else:
             kwargs[f.name] = _check_value(f"{prefix}{f.name}", typ, data[f.name], source)
-    default = cls()
     merged = {f.name: kwargs.get(f.name, getattr(default, f.name)) for f in dataclasses.fields(cls)}
     return cls(**merged)
 

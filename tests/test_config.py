@@ -80,3 +80,12 @@ def test_cli_prints_resolved_config_and_reports_errors(capsys):
 def test_flat_dict_covers_every_key():
     flat = to_flat_dict(load_config(None))
     assert flat["augment.view2.blur_prob"] == 0.1 and "train.max_steps" in flat
+
+
+def test_partial_view_section_keeps_that_views_defaults():
+    cfg = load_config(None, ["augment.view2.min_scale=0.2"])
+    assert cfg.augment.view2.min_scale == 0.2
+    assert (cfg.augment.view2.blur_prob, cfg.augment.view2.solarize_prob) == (0.1, 0.2)  # still T'
+    demo = load_config("demo")
+    assert (demo.augment.view1.solarize_prob, demo.augment.view2.solarize_prob) == (0.0, 0.2)
+    assert demo.augment.view1.min_scale == demo.augment.view2.min_scale == 0.2

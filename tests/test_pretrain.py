@@ -229,13 +229,14 @@ def test_two_process_ddp_with_sync_bn_matches_one_process(reference_run, tmp_pat
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_mixed_precision_runs_on_cpu(tmp_path, precision):
-    cfg = write_config(tmp_path / "cfg.yaml", train={"precision": precision, "channels_last": True})
+def test_mixed_precision_runs_on_cpu(tmp_path, precision, capsys):
+    cfg = write_config(tmp_path / "cfg.yaml", train={"precision": precision, "channels_last": True, "progress": "bar"})
     assert main(["pretrain", "--config", str(cfg), "--set", "train.max_steps=2", "--out", str(tmp_path / "r")]) == 0
     rows = read_metrics(tmp_path / "r")
     assert len(rows) == 2 and all(0 <= r["loss"] <= 8 for r in rows)
     state = load(tmp_path / "r/encoder.pt")
     assert all(v.dtype == torch.float32 for k, v in state.items() if v.is_floating_point())  # fp32 master weights
+    assert "pretrain: 100%" in capsys.readouterr().err  # the tqdm bar (forced: stderr is no terminal here)
 
 
 def test_too_few_images_for_one_step_is_a_clear_error(tmp_path, capsys):
