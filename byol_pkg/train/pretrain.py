@@ -246,7 +246,6 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
     autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
                 else contextlib.nullcontext())
     loss_sum = torch.zeros((), device=device)
-    collapse = torch.zeros((), device=device)
     window_t0 = time.perf_counter()
     window_wait = 0.0
     window_steps = 0
@@ -286,12 +285,11 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
         progress.step()
 
         if step % cfg.train.log_every_steps == 0 or step == plan.stop_step:
-            collapse = collapse_std(z1)
             mean_loss = all_reduce_mean(loss_sum / (window_steps * plan.accumulate), info)
             elapsed = time.perf_counter() - window_t0
             row = {
                 "step": step, "epoch": step * plan.global_batch / plan.steps.epoch_size,
-                "loss": float(mean_loss), "lr": lr, "tau": tau, "collapse_std": float(collapse),
+                "loss": float(mean_loss), "lr": lr, "tau": tau, "collapse_std": float(collapse_std(z1)),
                 "images_per_s": window_steps * plan.global_batch / max(elapsed, 1e-9),
                 "data_wait_frac": window_wait / max(elapsed, 1e-9),
                 "elapsed_s": time.perf_counter() - run_t0,
@@ -315,8 +313,6 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
                "world_size": info.world_size, "peak_lr": plan.peak_lr, "epoch_size": plan.steps.epoch_size,
                "wall_s": time.perf_counter() - run_t0}
     if info.is_main:
-        if step == plan.stop_step and not ckpts.last.exists():
-            ckpts.save(_checkpoint_state(step, online, target, optimizer, scaler, cfg))
         export_encoder(out_dir, online, cfg, step)
         atomic_write_json(out_dir / "summary.json", summary)
         log.info("done: %d/%d steps; online encoder written to %s", step, K, out_dir / "encoder.pt")
