@@ -50,6 +50,71 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _encoder_ref(args: argparse.Namespace):
+    from .eval.feature_cache import EncoderRef
+
+    return EncoderRef(Path(args.encoder), random_init=args.random_init, seed=args.seed)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from .eval.feature_cache import cached_features
+    from .runtime import configure_cpu_threads
+
+    _setup_logging(None)
+    configure_cpu_threads(None, args.num_workers)
+    encoder = _encoder_ref(args)
+    for split in args.splits.split(","):
+        feats, _, folder = cached_features(encoder, args.dataset, args.root, split, args.cache_root,
+                                           args.image_size, device=args.device, num_workers=args.num_workers)
+        print(f"{folder}: {feats.shape[0]} x {feats.shape[1]} features")
+    return 0
+
+
+def cmd_knn(args: argparse.Namespace) -> int:
+    import time
+
+    from .eval.feature_cache import cached_features
+    from .eval.knn import knn_accuracy
+    from .eval.results import ResultRecord, write_results
+    from .runtime import configure_cpu_threads
+
+    _setup_logging(None)
+    configure_cpu_threads(None, args.num_workers)
+    encoder = _encoder_ref(args)
+    t0 = time.perf_counter()
+    train_x, train_y, _ = cached_features(encoder, args.dataset, args.root, args.train_split, args.cache_root,
+                                          args.image_size, device=args.device, num_workers=args.num_workers)
+    test_x, test_y, _ = cached_features(encoder, args.dataset, args.root, args.test_split, args.cache_root,
+                                        args.image_size, device=args.device, num_workers=args.num_workers)
+    num_classes = int(max(train_y.max(), test_y.max()) + 1)
+    records = []
+    for k in args.k:
+        value = knn_accuracy(train_x, train_y, test_x, test_y, k, args.temperature, num_classes, args.device)
+        records.append(ResultRecord(
+            protocol="knn", metric="top1", value=value, dataset=args.dataset, encoder=encoder.label,
+            encoder_sha256=encoder.sha256, method=args.method, backbone=encoder.meta["backbone"],
+            split_sizes={args.train_split: int(len(train_y)), args.test_split: int(len(test_y))},
+            hyperparameters={"k": k, "temperature": args.temperature}, seed=args.seed,
+            wall_s=time.perf_counter() - t0))
+        print(f"kNN (k={k}, T={args.temperature}) {encoder.label} on {args.dataset}: top-1 {value:.2f}%")
+    if args.out:
+        write_results(args.out, records)
+    return 0
+
+
+def _add_encoder_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encoder", required=True, help="encoder.pt written by byol pretrain (encoder.json beside it)")
+    p.add_argument("--random-init", action="store_true", help="a seeded random init of the encoder's architecture")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="byol", help="method name written into the result records")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root", default="data", help="data root")
+    p.add_argument("--cache-root", default="results/features", help="feature cache folder")
+    p.add_argument("--image-size", type=int, default=None, help="resize+crop side (default: the encoder's)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--num-workers", type=int, default=0)
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from .config import dump_yaml, load_config
 
@@ -79,6 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--with-random-init", action="store_true", help="also probe a random-init encoder")
     q.add_argument("--out", type=Path, default=None, help="JSON result file")
     q.set_defaults(func=cmd_probe)
+
+    e = sub.add_parser("extract", help="cache frozen-encoder features of dataset splits (.npy)")
+    _add_encoder_args(e)
+    e.add_argument("--splits", default="train,test", help="comma-separated splits")
+    e.set_defaults(func=cmd_extract)
+
+    k = sub.add_parser("knn", help="weighted kNN accuracy on cached features (k=20 and k=200 by default)")
+    _add_encoder_args(k)
+    k.add_argument("--k", type=int, nargs="+", default=[20, 200])
+    k.add_argument("--temperature", type=float, default=0.07)
+    k.add_argument("--train-split", default="train")
+    k.add_argument("--test-split", default="test")
+    k.add_argument("--out", type=Path, default=None, help="result file (JSON list of records)")
+    k.set_defaults(func=cmd_knn)
 
     c = sub.add_parser("config", help="print the fully resolved config (defaults + file + --set)")
     c.add_argument("--config", default=None, help="YAML file or preset name (omit for the defaults)")

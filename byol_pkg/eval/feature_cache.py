@@ -1,0 +1,107 @@
+"""Frozen-encoder features cached on disk, keyed by encoder and dataset, reused by every linear protocol.
+
+Layout (readable without this package; ``numpy.load`` is enough)::
+
+    <cache_root>/<encoder_key>/<dataset>/<split>/features.npy   float32 [N, D]
+    <cache_root>/<encoder_key>/<dataset>/<split>/labels.npy     int64 [N] (or [N, C] for multi-label)
+    <cache_root>/<encoder_key>/<dataset>/<split>/meta.json      encoder, sha256, preprocessing, sizes
+
+``encoder_key`` is the first 16 hex digits of the encoder file's SHA-256 (``random-<backbone>-seed<S>`` for a
+random-init encoder), and the image size is part of the folder name when it differs from the encoder's.
+Preprocessing: resize the shorter side to ``image_size`` (bicubic), centre-crop ``image_size`` (paper transfer
+protocol at 224 px; the encoder's native size for small-image encoders), normalise with the encoder's stats.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..augment import EvalTransform
+from ..data import build_dataset
+from ..io import atomic_write, atomic_write_json
+from .encoder import load_encoder, read_encoder_meta
+from .features import extract_features
+from .results import file_sha256
+
+
+@dataclass(frozen=True)
+class EncoderRef:
+    """Which encoder: a saved ``encoder.pt`` (with its ``encoder.json``), or a seeded random init of it."""
+
+    path: Path
+    random_init: bool = False
+    seed: int = 0
+
+    @property
+    def meta(self) -> dict:
+        return read_encoder_meta(self.path)
+
+    @property
+    def sha256(self) -> str:
+        return "" if self.random_init else file_sha256(self.path)
+
+    @property
+    def key(self) -> str:
+        if self.random_init:
+            return f"random-{self.meta['backbone'].replace(':', '_')}-seed{self.seed}"
+        return self.sha256[:16]
+
+    @property
+    def label(self) -> str:
+        return "random-init" if self.random_init else str(self.path)
+
+
+def split_dir(cache_root: str | Path, encoder: EncoderRef, dataset: str, split: str, image_size: int) -> Path:
+    tag = dataset if image_size == int(encoder.meta["image_size"]) else f"{dataset}@{image_size}px"
+    return Path(cache_root) / encoder.key / tag / split
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    def write(f) -> None:
+        buf = io.BytesIO()
+        np.save(buf, array)
+        f.write(buf.getvalue())
+
+    atomic_write(path, write)
+
+
+def load_features(folder: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(features, labels)`` of one cached split."""
+    folder = Path(folder)
+    return np.load(folder / "features.npy"), np.load(folder / "labels.npy")
+
+
+def cached_features(encoder: EncoderRef, dataset: str, root: str, split: str, cache_root: str | Path,
+                    image_size: int | None = None, batch_size: int = 256, device: str = "cpu",
+                    num_workers: int = 0) -> tuple[np.ndarray, np.ndarray, Path]:
+    """Features of one split, from the cache or extracted now (then cached atomically)."""
+    meta = encoder.meta
+    size = int(image_size or meta["image_size"])
+    folder = split_dir(cache_root, encoder, dataset, split, size)
+    if (folder / "meta.json").is_file():
+        feats, labels = load_features(folder)
+        return feats, labels, folder
+    t0 = time.perf_counter()
+    model, _ = load_encoder(encoder.path, random_init=encoder.random_init, seed=encoder.seed)
+    data = build_dataset(dataset, root, split)
+    transform = EvalTransform(size, resize=size, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
+    feats, labels = extract_features(model, data, transform, batch_size=batch_size, device=device,
+                                     num_workers=num_workers)
+    _save_npy(folder / "features.npy", feats.astype(np.float32))
+    _save_npy(folder / "labels.npy", labels)
+    atomic_write_json(folder / "meta.json", {
+        "encoder": encoder.label, "encoder_sha256": encoder.sha256, "random_init": encoder.random_init,
+        "seed": encoder.seed, "backbone": meta["backbone"], "dataset": dataset, "split": split,
+        "num_images": int(len(labels)), "feature_dim": int(feats.shape[1]),
+        "preprocessing": {"resize_shorter_side": size, "interpolation": "bicubic", "center_crop": size,
+                          "mean": meta["mean"], "std": meta["std"]},
+        "torch": torch.__version__, "extract_s": time.perf_counter() - t0,
+    })
+    return feats, labels, folder

@@ -1,0 +1,58 @@
+"""Tidy result records: every evaluation command writes a JSON list of flat records that the report stage
+collects (``pandas.DataFrame(json.load(f))``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..io import atomic_write_text
+
+
+@dataclasses.dataclass
+class ResultRecord:
+    """One number of one protocol: what was evaluated, how, on what, and the value."""
+
+    protocol: str  # knn | linear | transfer_linear | finetune | semisup | quick_linear_probe
+    metric: str  # top1 | top5 | mean_per_class | voc07_map
+    value: float  # percentage
+    dataset: str
+    encoder: str  # path of the encoder state dict, or "random-init"
+    encoder_sha256: str
+    method: str = "byol"
+    backbone: str = ""
+    split_sizes: dict[str, int] = dataclasses.field(default_factory=dict)
+    hyperparameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    seed: int = 0
+    wall_s: float = 0.0
+    byol_bench_version: str = __version__
+    created: str = dataclasses.field(
+        default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_results(path: str | Path, records: list[ResultRecord]) -> Path:
+    """Write the records atomically as a JSON list."""
+    text = json.dumps([dataclasses.asdict(r) for r in records], indent=2, sort_keys=True) + "\n"
+    return atomic_write_text(path, text)
+
+
+def read_results(path: str | Path) -> list[dict[str, Any]]:
+    """The records of one result file (a JSON list of objects)."""
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON list of result records")
+    return data

@@ -1,0 +1,85 @@
+"""Feature cache (``byol extract``), kNN (``byol knn``) and the tidy result records, on real digits data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from byol_pkg.augment import EvalTransform
+from byol_pkg.cli import main
+from byol_pkg.config import load_config
+from byol_pkg.data import build_dataset
+from byol_pkg.eval.encoder import load_encoder
+from byol_pkg.eval.feature_cache import EncoderRef, cached_features, load_features
+from byol_pkg.eval.features import extract_features
+from byol_pkg.eval.knn import knn_accuracy, knn_predict
+from byol_pkg.eval.results import read_results
+from byol_pkg.models import build_byol
+from byol_pkg.train.pretrain import export_encoder
+
+
+@pytest.fixture(scope="module")
+def encoder_path(tmp_path_factory) -> Path:
+    """A small encoder saved exactly as byol pretrain saves it (encoder.pt + encoder.json)."""
+    out = tmp_path_factory.mktemp("enc")
+    cfg = load_config(None, ["model.backbone=resnet_small", "model.cifar_stem=true", "augment.image_size=8"])
+    torch.manual_seed(1)
+    online, _ = build_byol("resnet_small", cifar_stem=True, proj_hidden=16, proj_out=8, pred_hidden=16)
+    return export_encoder(out, online, cfg, step=0)
+
+
+def test_cache_layout_is_plain_numpy_and_reused(encoder_path, tmp_path):
+    ref = EncoderRef(encoder_path)
+    feats, labels, folder = cached_features(ref, "digits", "data", "test", tmp_path)
+    assert folder == tmp_path / ref.key / "digits" / "test" and len(ref.key) == 16
+    x, y = np.load(folder / "features.npy"), np.load(folder / "labels.npy")  # readable without the package
+    assert x.dtype == np.float32 and x.shape == (360, 128) and np.array_equal(y, build_dataset("digits", None, "test").targets)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["preprocessing"]["resize_shorter_side"] == 8 and meta["encoder_sha256"].startswith(ref.key)
+    # the cached features are the frozen encoder's (eval mode) on the eval preprocessing
+    model, _ = load_encoder(encoder_path)
+    direct, _ = extract_features(model, build_dataset("digits", None, "test"), EvalTransform(8, resize=8))
+    np.testing.assert_allclose(x, direct, rtol=1e-5, atol=1e-6)
+    # second call reads the cache: same arrays, files untouched
+    stamp = (folder / "features.npy").stat().st_mtime_ns
+    again, _, _ = cached_features(ref, "digits", "data", "test", tmp_path)
+    assert np.array_equal(again, feats) and (folder / "features.npy").stat().st_mtime_ns == stamp
+    # a different image size or a random init is a different cache entry
+    _, _, other = cached_features(ref, "digits", "data", "test", tmp_path, image_size=16)
+    assert other.parent.name == "digits@16px"
+    rnd = EncoderRef(encoder_path, random_init=True, seed=2)
+    x_rnd, _, rnd_folder = cached_features(rnd, "digits", "data", "test", tmp_path)
+    assert rnd_folder.parts[-3] == "random-resnet_small-seed2" and not np.allclose(x_rnd, x)
+
+
+def test_knn_hand_example():
+    bank = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [-1.0, 0.0]])
+    labels = np.array([0, 0, 1, 1, 2])
+    query = np.array([[1.0, 0.05], [0.05, 1.0]])
+    scores = knn_predict(bank, labels, query, k=2, temperature=0.5, num_classes=3)
+    assert scores.argmax(1).tolist() == [0, 1]
+    # weights exp(cos/T): the query (1, 0.05) votes for class 0 with both neighbours
+    qn = query[0] / np.linalg.norm(query[0])
+    expected = sum(np.exp((qn @ (b / np.linalg.norm(b))) / 0.5) for b in bank[:2])
+    assert scores[0, 0].item() == pytest.approx(expected, rel=1e-5) and scores[0, 1].item() == 0.0
+    # a large k lets a weighted majority win; the kNN is temperature-weighted, not a plain vote
+    assert knn_accuracy(bank, labels, query, [0, 1], k=100) == 100.0
+
+
+def test_knn_command_writes_tidy_records(encoder_path, tmp_path, capsys):
+    out = tmp_path / "knn.json"
+    assert main(["knn", "--encoder", str(encoder_path), "--dataset", "digits", "--cache-root", str(tmp_path / "c"),
+                 "--out", str(out)]) == 0
+    records = read_results(out)
+    assert [r["hyperparameters"]["k"] for r in records] == [20, 200]
+    for r in records:
+        assert r["protocol"] == "knn" and r["metric"] == "top1" and r["dataset"] == "digits"
+        assert r["split_sizes"] == {"train": 1437, "test": 360} and 10 < r["value"] <= 100
+        assert r["encoder"] == str(encoder_path) and len(r["encoder_sha256"]) == 64 and r["wall_s"] > 0
+    assert "kNN (k=20" in capsys.readouterr().out
+    train_x, train_y = load_features(next((tmp_path / "c").glob("*/digits/train")))
+    assert train_x.shape == (1437, 128) and train_y.shape == (1437,)
