@@ -102,6 +102,58 @@ def cmd_knn(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_transfer_linear(args: argparse.Namespace) -> int:
+    import time
+
+    from .eval.feature_cache import cached_features
+    from .eval.logreg import sweep_logreg
+    from .eval.results import ResultRecord, write_results
+    from .eval.splits import load_or_make_heldout
+    from .metrics import METRICS, metric_for_dataset
+    from .runtime import configure_cpu_threads
+
+    _setup_logging(None)
+    configure_cpu_threads(None, args.num_workers)
+    encoder = _encoder_ref(args)
+    t0 = time.perf_counter()
+
+    def features(split: str):
+        x, y, _ = cached_features(encoder, args.dataset, args.root, split, args.cache_root, args.image_size,
+                                  device=args.device, num_workers=args.num_workers)
+        return x, y
+
+    train_x, train_y = features(args.train_split)
+    if args.val_split:
+        val_x, val_y = features(args.val_split)
+        val_note = f"official split '{args.val_split}'"
+    else:
+        val_size = int(args.val_size) if args.val_size >= 1 else args.val_size
+        name = f"{args.dataset}_{args.train_split}_val{val_size}_seed{args.split_seed}.json"
+        path = Path(args.cache_root) / "splits" / name
+        tr_idx, val_idx = load_or_make_heldout(path, train_y, val_size, args.split_seed)
+        val_x, val_y, train_x, train_y = train_x[val_idx], train_y[val_idx], train_x[tr_idx], train_y[tr_idx]
+        val_note = f"stratified hold-out of '{args.train_split}' ({path})"
+    test_x, test_y = features(args.test_split)
+    metric = args.metric or metric_for_dataset(args.dataset)
+    num_classes = int(max(train_y.max(), val_y.max(), test_y.max()) + 1)
+    res = sweep_logreg((train_x, train_y), (val_x, val_y), (test_x, test_y), METRICS[metric], num_classes,
+                       device=args.device)
+    record = ResultRecord(
+        protocol="transfer_linear", metric=metric, value=res.test_score, dataset=args.dataset,
+        encoder=encoder.label, encoder_sha256=encoder.sha256, method=args.method, backbone=encoder.meta["backbone"],
+        split_sizes={"train": res.train_size, "val": res.val_size, "test": res.test_size},
+        hyperparameters={"lambda": res.best_lambda, "lambda_grid": "logspace(-6, 5, 45)",
+                         "val_scores": res.val_scores, "validation": val_note, "refit": "train+val",
+                         "objective": "sum of cross-entropies + lambda/2 ||W||^2 (scikit-learn C = 1/lambda)",
+                         "features": "standardised with the fitting split's mean/std"},
+        seed=args.seed, wall_s=time.perf_counter() - t0)
+    print(f"transfer linear {encoder.label} on {args.dataset}: {metric} {res.test_score:.2f}% "
+          f"(lambda {res.best_lambda:.3g} chosen on validation, refit on train+val)")
+    if args.out:
+        write_results(args.out, [record])
+    return 0
+
+
 def _add_encoder_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", required=True, help="encoder.pt written by byol pretrain (encoder.json beside it)")
     p.add_argument("--random-init", action="store_true", help="a seeded random init of the encoder's architecture")
@@ -158,6 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--test-split", default="test")
     k.add_argument("--out", type=Path, default=None, help="result file (JSON list of records)")
     k.set_defaults(func=cmd_knn)
+
+    t = sub.add_parser("transfer-linear", help="L2 logistic regression (L-BFGS, 45 lambdas) on cached features")
+    _add_encoder_args(t)
+    t.add_argument("--train-split", default="train")
+    t.add_argument("--val-split", default=None, help="official validation split (default: held out of train)")
+    t.add_argument("--val-size", type=float, default=0.1, help="hold-out size: fraction (<1) or count")
+    t.add_argument("--split-seed", type=int, default=0, help="seed of the validation hold-out")
+    t.add_argument("--test-split", default="test")
+    t.add_argument("--metric", default=None, help="top1 | mean_per_class | voc07_map (default: the paper's)")
+    t.add_argument("--out", type=Path, default=None, help="result file (JSON list of records)")
+    t.set_defaults(func=cmd_transfer_linear)
 
     c = sub.add_parser("config", help="print the fully resolved config (defaults + file + --set)")
     c.add_argument("--config", default=None, help="YAML file or preset name (omit for the defaults)")

@@ -83,3 +83,35 @@ def test_knn_command_writes_tidy_records(encoder_path, tmp_path, capsys):
     assert "kNN (k=20" in capsys.readouterr().out
     train_x, train_y = load_features(next((tmp_path / "c").glob("*/digits/train")))
     assert train_x.shape == (1437, 128) and train_y.shape == (1437,)
+
+
+def test_heldout_is_stratified_deterministic_and_saved(tmp_path):
+    from byol_pkg.eval.splits import heldout_indices, load_or_make_heldout
+
+    labels = np.repeat(np.arange(4), [50, 30, 20, 100])
+    tr, val = heldout_indices(labels, 0.1, seed=0)
+    assert len(val) == 20 and set(tr).isdisjoint(val) and len(tr) + len(val) == 200
+    assert np.bincount(labels[val], minlength=4).tolist() == [5, 3, 2, 10]  # stratified
+    assert np.array_equal(heldout_indices(labels, 0.1, seed=0)[1], val)
+    assert not np.array_equal(heldout_indices(labels, 0.1, seed=1)[1], val)
+    path = tmp_path / "split.json"
+    tr2, val2 = load_or_make_heldout(path, labels, 0.1, seed=0)
+    assert np.array_equal(val2, val) and json.loads(path.read_text())["val"] == val.tolist()
+    assert np.array_equal(load_or_make_heldout(path, labels, 0.1, seed=0)[1], val)  # read back
+    with pytest.raises(ValueError, match="hold-out made for 200 images"):
+        load_or_make_heldout(path, labels[:150], 0.1)
+
+
+def test_transfer_linear_command(encoder_path, tmp_path):
+    out = tmp_path / "tl.json"
+    assert main(["transfer-linear", "--encoder", str(encoder_path), "--dataset", "digits",
+                 "--cache-root", str(tmp_path / "c"), "--out", str(out)]) == 0
+    (rec,) = read_results(out)
+    assert rec["protocol"] == "transfer_linear" and rec["metric"] == "top1"
+    assert rec["split_sizes"] == {"train": 1293, "val": 144, "test": 360}  # 10 % stratified hold-out of 1,437
+    hp = rec["hyperparameters"]
+    assert len(hp["val_scores"]) == 45 and hp["refit"] == "train+val"
+    best = [i for i, v in enumerate(hp["val_scores"]) if v == max(hp["val_scores"])]
+    assert hp["lambda"] == pytest.approx(np.logspace(-6, 5, 45)[max(best)])  # best on validation; ties -> larger
+    assert 50 < rec["value"] <= 100
+    assert (tmp_path / "c/splits/digits_train_val0.1_seed0.json").is_file()

@@ -1,0 +1,189 @@
+"""Linear transfer classifier (spec §6.3, §8 pitfall 9): agreement with scikit-learn, warm start, masking, and
+the test split being scored exactly once."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits, make_blobs
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from byol_pkg.eval.logreg import LAMBDAS, SweepResult, fit_logreg, objective, predict_scores, sweep_logreg
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    with threadpool_limits(1):  # sklearn's BLAS stalls when the 2 cores are shared
+        yield
+
+
+def top1(scores: np.ndarray, labels: np.ndarray) -> float:
+    return 100.0 * float((scores.argmax(1) == labels).mean())
+
+
+def _sk(x: np.ndarray, y: np.ndarray, lam: float, **kw) -> LogisticRegression:
+    """sklearn's L2 lbfgs logistic regression (penalty='l2' is the default; the argument is deprecated)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return LogisticRegression(C=1.0 / lam, solver="lbfgs", max_iter=5000, tol=1e-8, **kw).fit(x, y)
+
+
+def _blobs() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    x, y = make_blobs(n_samples=1000, n_features=32, centers=5, cluster_std=6.0, random_state=0)
+    sc = StandardScaler().fit(x[:600])
+    return sc.transform(x[:600]), y[:600], sc.transform(x[600:]), y[600:]
+
+
+def _digits_std() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    x, y = load_digits(return_X_y=True)
+    p = np.random.default_rng(0).permutation(len(x))
+    x, y = x[p], y[p]
+    sc = StandardScaler().fit(x[:1000])
+    return sc.transform(x[:1000]), y[:1000], sc.transform(x[1000:]), y[1000:]
+
+
+def _digits_splits():
+    x, y = load_digits(return_X_y=True)
+    p = np.random.default_rng(0).permutation(len(x))
+    x, y = x[p].astype(np.float32), y[p]
+    return (x[:700], y[:700]), (x[700:1250], y[700:1250]), (x[1250:], y[1250:])
+
+
+@pytest.mark.parametrize("data", [_blobs, _digits_std], ids=["blobs", "digits"])
+def test_fit_matches_sklearn(data):
+    """Same objective (1e-4 rel.) and test accuracy (0.2 pts) as sklearn with C = 1/λ, for several λ."""
+    xtr, ytr, xte, yte = data()
+    xt, yt = torch.tensor(xtr, dtype=torch.float32), torch.tensor(ytr)
+    x64 = torch.tensor(xtr)
+    for lam in (0.1, 1.0, 10.0, 100.0):
+        W, b = fit_logreg(xt, yt, lam, 5 if data is _blobs else 10)
+        clf = _sk(xtr, ytr, lam)
+        ours = objective(x64, yt, W, b, lam)
+        ref = objective(x64, yt, torch.tensor(clf.coef_), torch.tensor(clf.intercept_), lam)
+        assert abs(ours - ref) <= 1e-4 * ref, (lam, ours, ref)
+        acc = top1(predict_scores(torch.tensor(xte, dtype=torch.float32), W, b).numpy(), yte)
+        assert abs(acc - 100.0 * clf.score(xte, yte)) <= 0.2, lam
+
+
+def test_sweep_matches_sklearn_sweep_on_digits():
+    tr, va, te = _digits_splits()
+    res = sweep_logreg(tr, va, te, top1, 10)
+    assert isinstance(res, SweepResult)
+    assert res.lambdas == [float(v) for v in LAMBDAS] and len(res.val_scores) == 45
+    assert (res.train_size, res.val_size, res.test_size) == (700, 550, 547)
+
+    # the same protocol with sklearn: warm start strong → weak, ties → larger λ, refit on train+val
+    sc = StandardScaler().fit(tr[0])
+    clf = LogisticRegression(warm_start=True, max_iter=5000, tol=1e-8)
+    sk_val = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for lam in LAMBDAS[::-1]:
+            clf.set_params(C=1.0 / lam).fit(sc.transform(tr[0]), tr[1])
+            sk_val[float(lam)] = top1(clf.decision_function(sc.transform(va[0])), va[1])
+    best = max(sk_val.values())
+    sk_lam = max(k for k, v in sk_val.items() if v == best)
+    xtv, ytv = np.concatenate([tr[0], va[0]]), np.concatenate([tr[1], va[1]])
+    sc = StandardScaler().fit(xtv)
+    sk_test = 100.0 * _sk(sc.transform(xtv), ytv, sk_lam).score(sc.transform(te[0]), te[1])
+
+    i, j = res.lambdas.index(res.best_lambda), res.lambdas.index(sk_lam)
+    assert i == j or (abs(i - j) == 1 and abs(res.val_scores[i] - sk_val[sk_lam]) <= 0.2), (res.best_lambda, sk_lam)
+    assert abs(res.test_score - sk_test) <= 0.2, (res.test_score, sk_test)
+
+
+def test_warm_start_saves_iterations():
+    xtr, ytr, xte, yte = _blobs()
+    splits = ((xtr[:400], ytr[:400]), (xtr[400:], ytr[400:]), (xte, yte))
+    warm, cold = {}, {}
+    rw = sweep_logreg(*splits, top1, 5, stats=warm)
+    rc = sweep_logreg(*splits, top1, 5, warm_start=False, stats=cold)
+    assert warm["total_iters"] == sum(rw.iters) and cold["total_iters"] == sum(rc.iters)
+    assert warm["total_iters"] < cold["total_iters"], (warm, cold)
+    # the same minimiser either way (well-conditioned blobs)
+    assert rw.best_lambda == rc.best_lambda
+    # restarting at a solution costs (almost) nothing
+    x, y = torch.tensor(xtr, dtype=torch.float32), torch.tensor(ytr)
+    W, b = fit_logreg(x, y, 1.0, 5)
+    st: dict = {}
+    fit_logreg(x, y, 1.0, 5, init=(W, b), stats=st)
+    assert st["n_iter"] <= 3
+
+
+def _multilabel(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    n, d, c = 300, 16, 4
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    w = rng.normal(size=(c, d))
+    y = np.where(x @ w.T + rng.normal(scale=2.0, size=(n, c)) > 0, 1, -1)
+    difficult = rng.random((n, c)) < 0.15
+    return x, y, difficult
+
+
+def test_multilabel_masked_entries_are_ignored():
+    x, y, difficult = _multilabel()
+    xt = torch.tensor(x)
+    mask = torch.tensor(~difficult)
+    fits = []
+    for flip in (1, -1):
+        t = torch.tensor(np.where(difficult, flip, y) > 0, dtype=torch.float32)
+        fits.append(fit_logreg(xt, t, 0.5, 4, multilabel=True, mask=mask))
+    assert torch.equal(fits[0][0], fits[1][0]) and torch.equal(fits[0][1], fits[1][1])
+    unmasked = fit_logreg(xt, torch.tensor(np.where(difficult, 1, y) > 0, dtype=torch.float32), 0.5, 4,
+                          multilabel=True)
+    assert not torch.allclose(unmasked[0], fits[0][0], atol=1e-3)
+    # each class = sklearn's binary logistic regression on that class's non-difficult samples
+    W, b = fits[0]
+    for k in range(4):
+        keep = ~difficult[:, k]
+        clf = _sk(x[keep].astype(np.float64), y[keep, k], 0.5)
+        args = (torch.tensor(x[keep], dtype=torch.float64), torch.tensor(y[keep, k:k + 1] > 0))
+        ours = objective(*args, W[k:k + 1], b[k:k + 1], 0.5, multilabel=True)
+        ref = objective(*args, torch.tensor(clf.coef_), torch.tensor(clf.intercept_), 0.5, multilabel=True)
+        assert abs(ours - ref) <= 1e-4 * ref, (k, ours, ref)
+    with pytest.raises(ValueError):
+        fit_logreg(xt, torch.tensor(y), 0.5, 4, multilabel=True)  # raw {1,-1} labels need the sweep / a mask
+
+
+def test_multilabel_sweep_gets_raw_labels():
+    x, y, difficult = _multilabel(1)
+    raw = np.where(difficult, 0, y)
+    seen: list[np.ndarray] = []
+
+    def mean_acc(scores: np.ndarray, labels: np.ndarray) -> float:
+        seen.append(labels)
+        keep = labels != 0
+        return 100.0 * float(((scores > 0) == (labels > 0))[keep].mean())
+
+    res = sweep_logreg((x[:150], raw[:150]), (x[150:220], raw[150:220]), (x[220:], raw[220:]), mean_acc, 4,
+                       lambdas=LAMBDAS[::4], multilabel=True)
+    assert all(set(np.unique(s)) <= {-1, 0, 1} and (s == 0).any() for s in seen)
+    assert res.test_score > 60.0 and max(res.val_scores) > 60.0
+
+
+def test_test_split_scored_once_after_validation():
+    tr, va, te = _digits_splits()
+    calls: list[str] = []
+
+    def recording(scores: np.ndarray, labels: np.ndarray) -> float:
+        calls.append("test" if np.array_equal(labels, te[1]) else "val" if np.array_equal(labels, va[1]) else "?")
+        return top1(scores, labels)
+
+    lams = LAMBDAS[::6]
+    res = sweep_logreg(tr, va, te, recording, 10, lambdas=lams)
+    assert calls == ["val"] * len(lams) + ["test"]
+    assert 90.0 < res.test_score <= 100.0
+
+
+def test_ties_pick_the_larger_lambda():
+    xtr, ytr, xte, yte = _blobs()
+    lams = [1e-2, 1.0, 1e2, 1e4]
+    constant = sweep_logreg((xtr[:400], ytr[:400]), (xtr[400:], ytr[400:]), (xte, yte), lambda s, l: 50.0, 5,
+                            lambdas=lams)
+    assert constant.best_lambda == 1e4 and constant.val_scores == [50.0] * 4
