@@ -102,20 +102,11 @@ def cmd_knn(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_transfer_linear(args: argparse.Namespace) -> int:
-    import time
-
+def _train_val_test(args: argparse.Namespace, encoder):
+    """Cached features of the train / validation / test splits; validation = the official split
+    (``--val-split``) or a saved class-stratified hold-out of the training split."""
     from .eval.feature_cache import cached_features
-    from .eval.logreg import sweep_logreg
-    from .eval.results import ResultRecord, write_results
     from .eval.splits import load_or_make_heldout
-    from .metrics import METRICS, metric_for_dataset
-    from .runtime import configure_cpu_threads
-
-    _setup_logging(None)
-    configure_cpu_threads(None, args.num_workers)
-    encoder = _encoder_ref(args)
-    t0 = time.perf_counter()
 
     def features(split: str):
         x, y, _ = cached_features(encoder, args.dataset, args.root, split, args.cache_root, args.image_size,
@@ -133,7 +124,62 @@ def cmd_transfer_linear(args: argparse.Namespace) -> int:
         tr_idx, val_idx = load_or_make_heldout(path, train_y, val_size, args.split_seed)
         val_x, val_y, train_x, train_y = train_x[val_idx], train_y[val_idx], train_x[tr_idx], train_y[tr_idx]
         val_note = f"stratified hold-out of '{args.train_split}' ({path})"
-    test_x, test_y = features(args.test_split)
+    return (train_x, train_y), (val_x, val_y), features(args.test_split), val_note
+
+
+def cmd_linear(args: argparse.Namespace) -> int:
+    import time
+
+    from .eval.linear import LINEAR_BASE_LRS, linear_eval
+    from .eval.results import ResultRecord, write_results
+    from .runtime import configure_cpu_threads
+
+    _setup_logging(None)
+    configure_cpu_threads(None, args.num_workers)
+    encoder = _encoder_ref(args)
+    t0 = time.perf_counter()
+    (train_x, train_y), val, test, val_note = _train_val_test(args, encoder)
+    num_classes = int(max(train_y.max(), val[1].max(), test[1].max()) + 1)
+    res = linear_eval((train_x, train_y), val, test, num_classes, LINEAR_BASE_LRS, args.epochs, args.batch_size,
+                      args.seed, args.device)
+    hp = {"base_lr": res.best_base_lr, "base_lr_grid": list(LINEAR_BASE_LRS),
+          "val_top1": {str(k): v for k, v in res.val_top1.items()}, "validation": val_note, **res.config}
+    records = [ResultRecord(
+        protocol="linear", metric=metric, value=value, dataset=args.dataset, encoder=encoder.label,
+        encoder_sha256=encoder.sha256, method=args.method, backbone=encoder.meta["backbone"],
+        split_sizes={"train": res.train_size, "val": res.val_size, "test": res.test_size}, hyperparameters=hp,
+        seed=args.seed, wall_s=time.perf_counter() - t0) for metric, value in (("top1", res.test_top1),
+                                                                              ("top5", res.test_top5))]
+    print(f"linear eval (cached features) {encoder.label} on {args.dataset}: top-1 {res.test_top1:.2f}% "
+          f"top-5 {res.test_top5:.2f}% (base lr {res.best_base_lr} chosen on validation)")
+    if args.out:
+        write_results(args.out, records)
+    return 0
+
+
+def _add_split_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--val-split", default=None, help="official validation split (default: held out of train)")
+    p.add_argument("--val-size", type=float, default=0.1, help="hold-out size: fraction (<1) or count")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the validation hold-out")
+    p.add_argument("--test-split", default="test")
+    p.add_argument("--out", type=Path, default=None, help="result file (JSON list of records)")
+
+
+def cmd_transfer_linear(args: argparse.Namespace) -> int:
+    import time
+
+    from .eval.logreg import sweep_logreg
+    from .eval.results import ResultRecord, write_results
+    from .metrics import METRICS, metric_for_dataset
+    from .runtime import configure_cpu_threads
+
+    _setup_logging(None)
+    configure_cpu_threads(None, args.num_workers)
+    encoder = _encoder_ref(args)
+    t0 = time.perf_counter()
+
+    (train_x, train_y), (val_x, val_y), (test_x, test_y), val_note = _train_val_test(args, encoder)
     metric = args.metric or metric_for_dataset(args.dataset)
     num_classes = int(max(train_y.max(), val_y.max(), test_y.max()) + 1)
     res = sweep_logreg((train_x, train_y), (val_x, val_y), (test_x, test_y), METRICS[metric], num_classes,
@@ -213,14 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("transfer-linear", help="L2 logistic regression (L-BFGS, 45 lambdas) on cached features")
     _add_encoder_args(t)
-    t.add_argument("--train-split", default="train")
-    t.add_argument("--val-split", default=None, help="official validation split (default: held out of train)")
-    t.add_argument("--val-size", type=float, default=0.1, help="hold-out size: fraction (<1) or count")
-    t.add_argument("--split-seed", type=int, default=0, help="seed of the validation hold-out")
-    t.add_argument("--test-split", default="test")
+    _add_split_args(t)
     t.add_argument("--metric", default=None, help="top1 | mean_per_class | voc07_map (default: the paper's)")
-    t.add_argument("--out", type=Path, default=None, help="result file (JSON list of records)")
     t.set_defaults(func=cmd_transfer_linear)
+
+    lin = sub.add_parser("linear", help="linear evaluation (Table 1 protocol) on cached features")
+    _add_encoder_args(lin)
+    _add_split_args(lin)
+    lin.add_argument("--epochs", type=int, default=80)
+    lin.add_argument("--batch-size", type=int, default=1024)
+    lin.set_defaults(func=cmd_linear)
 
     c = sub.add_parser("config", help="print the fully resolved config (defaults + file + --set)")
     c.add_argument("--config", default=None, help="YAML file or preset name (omit for the defaults)")

@@ -1,0 +1,66 @@
+"""Linear evaluation on cached features (Table 1 protocol, fast mode)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from byol_pkg.cli import main
+from byol_pkg.config import load_config
+from byol_pkg.eval.linear import LINEAR_BASE_LRS, linear_eval, train_linear
+from byol_pkg.eval.results import read_results
+from byol_pkg.models import build_byol
+from byol_pkg.train.pretrain import export_encoder
+
+
+def test_grid_is_the_papers():
+    assert LINEAR_BASE_LRS == (0.4, 0.3, 0.2, 0.1, 0.05)
+
+
+def test_one_step_is_nesterov_sgd_with_scaled_lr():
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 5), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    torch.manual_seed(3)
+    init = torch.nn.Linear(5, 3)
+    w0, b0 = init.weight.detach().clone(), init.bias.detach().clone()
+    head = train_linear(x, y, 3, base_lr=0.2, epochs=1, batch_size=8, seed=3)  # one step, full batch
+    w, b = w0.clone().requires_grad_(), b0.clone().requires_grad_()
+    F.cross_entropy(x @ w.T + b, y).backward()
+    lr = 0.2 * 8 / 256  # base x batch / 256; cosine factor 1 at step 0
+    # first Nesterov step from a zero buffer: p - lr * (g + 0.9 g)
+    torch.testing.assert_close(head.weight.detach(), w0 - lr * 1.9 * w.grad)
+    torch.testing.assert_close(head.bias.detach(), b0 - lr * 1.9 * b.grad)
+
+
+def _blobs(n, seed, flip=0.0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    x = np.eye(4)[y] * 3 + rng.normal(size=(n, 4))
+    x = np.concatenate([x, rng.normal(size=(n, 12))], axis=1).astype(np.float32)
+    return x, y
+
+
+def test_selection_never_looks_at_the_test_split():
+    train, val, test = _blobs(400, 0), _blobs(200, 1), _blobs(200, 2)
+    a = linear_eval(train, val, test, 4, epochs=5, batch_size=64)
+    shuffled = (test[0], np.random.default_rng(9).permutation(test[1]))
+    b = linear_eval(train, val, shuffled, 4, epochs=5, batch_size=64)
+    assert a.best_base_lr == b.best_base_lr and a.val_top1 == b.val_top1
+    assert a.test_top1 > 90 and b.test_top1 < 50 and a.test_top5 == 100.0
+    assert a.val_top1[a.best_base_lr] == max(a.val_top1.values())
+
+
+def test_linear_command_records_top1_and_top5(tmp_path):
+    out = tmp_path / "lin.json"
+    enc = tmp_path / "enc"
+    cfg = load_config(None, ["model.backbone=resnet_small", "model.cifar_stem=true", "augment.image_size=8"])
+    online, _ = build_byol("resnet_small", cifar_stem=True, proj_hidden=16, proj_out=8, pred_hidden=16)
+    path = export_encoder(enc, online, cfg, step=0)
+    assert main(["linear", "--encoder", str(path), "--dataset", "digits", "--cache-root", str(tmp_path / "c"),
+                 "--epochs", "3", "--out", str(out)]) == 0
+    top1, top5 = read_results(out)
+    assert (top1["metric"], top5["metric"]) == ("top1", "top5") and top1["protocol"] == "linear"
+    assert top1["value"] <= top5["value"] <= 100 and top1["hyperparameters"]["base_lr"] in LINEAR_BASE_LRS
+    assert top1["split_sizes"] == {"train": 1293, "val": 144, "test": 360}
+    assert pytest.approx(top1["hyperparameters"]["val_top1"][str(top1["hyperparameters"]["base_lr"])]) == max(
+        top1["hyperparameters"]["val_top1"].values())
