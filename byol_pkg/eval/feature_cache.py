@@ -18,6 +18,7 @@ import io
 import json
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +40,11 @@ class EncoderRef:
     random_init: bool = False
     seed: int = 0
 
-    @property
+    @cached_property
     def meta(self) -> dict:
         return read_encoder_meta(self.path)
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         return "" if self.random_init else file_sha256(self.path)
 
