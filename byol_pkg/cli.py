@@ -10,6 +10,8 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 
 
@@ -200,6 +202,24 @@ def cmd_transfer_linear(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_subset(args: argparse.Namespace) -> int:
+    from .data import build_dataset
+    from .eval.subsets import balanced_subset, read_subset, write_subset
+
+    dataset = build_dataset(args.dataset, args.root, args.split)
+    if args.simclr_list:
+        indices = read_subset(args.simclr_list, dataset)
+        header = {"source": str(args.simclr_list)}
+    else:
+        indices = balanced_subset(dataset.targets, args.fraction, args.seed)
+        header = {"fraction": args.fraction, "seed": args.seed, "rule": "class-balanced, round(fraction x n_c) >= 1"}
+    write_subset(args.out, dataset, indices, **header)
+    counts = np.bincount(dataset.targets[indices], minlength=dataset.num_classes)
+    print(f"{args.out}: {len(indices)} of {len(dataset)} images, {int((counts > 0).sum())} classes, "
+          f"{counts.min()}-{counts.max()} per class")
+    return 0
+
+
 def _add_encoder_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", required=True, help="encoder.pt written by byol pretrain (encoder.json beside it)")
     p.add_argument("--random-init", action="store_true", help="a seeded random init of the encoder's architecture")
@@ -269,6 +289,17 @@ def build_parser() -> argparse.ArgumentParser:
     lin.add_argument("--epochs", type=int, default=80)
     lin.add_argument("--batch-size", type=int, default=1024)
     lin.set_defaults(func=cmd_linear)
+
+    sb = sub.add_parser("subset", help="labelled subset for semi-supervised runs (balanced, or a SimCLR list)")
+    sb.add_argument("--dataset", required=True)
+    sb.add_argument("--root", default="data")
+    sb.add_argument("--split", default="train")
+    sb.add_argument("--fraction", type=float, default=0.01, help="label fraction, e.g. 0.01 or 0.1")
+    sb.add_argument("--seed", type=int, default=0)
+    sb.add_argument("--simclr-list", type=Path, default=None,
+                    help="SimCLR 1percent.txt / 10percent.txt (ImageNet) instead of a balanced subset")
+    sb.add_argument("--out", type=Path, required=True, help="the subset file list to write")
+    sb.set_defaults(func=cmd_subset)
 
     c = sub.add_parser("config", help="print the fully resolved config (defaults + file + --set)")
     c.add_argument("--config", default=None, help="YAML file or preset name (omit for the defaults)")

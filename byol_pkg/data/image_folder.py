@@ -68,8 +68,10 @@ def decode_rgb(path: str) -> torch.Tensor:
 class ImageFolderDataset(ImageDataset):
     """Lazily decoded image files with labels from their class folder."""
 
-    def __init__(self, split: str, paths: list[str], targets: np.ndarray, classes: list[str]) -> None:
+    def __init__(self, split: str, paths: list[str], targets: np.ndarray, classes: list[str],
+                 split_dir: Path | None = None) -> None:
         self.paths = paths
+        self.split_dir = split_dir  # <root>/<split>: image paths relative to it name images in subset lists
         super().__init__(NAME, split, targets, len(classes), 3, classes)
 
     def load_image(self, index: int) -> torch.Tensor:
@@ -113,4 +115,4 @@ def build_image_folder(
             f"{fix}; found {len(classes)} class folder(s) but no image files",
         )
     n = limit(len(paths), max_samples)
-    return ImageFolderDataset(split, paths[:n], labels[:n], classes)
+    return ImageFolderDataset(split, paths[:n], labels[:n], classes, split_dir)

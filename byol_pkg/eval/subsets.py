@@ -1,0 +1,69 @@
+"""Labelled subsets for semi-supervised evaluation (paper Table 2): the SimCLR ImageNet lists, or
+deterministic class-balanced subsets of any dataset, saved as plain file lists so that every method and seed
+of a comparison fine-tunes on exactly the same images.
+
+File format (text): ``#`` comment lines (dataset, split, fraction, seed, count), then one entry per line:
+the image's path relative to the split folder for ImageFolder datasets (``n01440764/n01440764_10026.JPEG``),
+or the image's index in the split for in-memory datasets. SimCLR's ``1percent.txt`` / ``10percent.txt`` (one
+ImageNet file name per line, e.g. ``n01440764_10026.JPEG``) are read by file name.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..io import atomic_write_text
+
+
+def balanced_subset(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``round(fraction x n_c)`` images (at least 1) of every class c, drawn per class from a
+    generator seeded by (seed, c)."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"subset fraction must be in (0, 1], got {fraction}")
+    labels = np.asarray(labels)
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        k = max(1, int(round(fraction * len(members))))
+        rng = np.random.default_rng(np.random.SeedSequence([seed, int(c)]))
+        chosen.append(rng.permutation(members)[:k])
+    return np.sort(np.concatenate(chosen))
+
+
+def _entries(dataset) -> list[str] | None:
+    """File paths relative to the split folder for ImageFolder datasets (None for in-memory datasets)."""
+    split_dir = getattr(dataset, "split_dir", None)
+    if split_dir is None:
+        return None
+    return [os.path.relpath(p, split_dir) for p in dataset.paths]
+
+
+def write_subset(path: str | Path, dataset, indices: np.ndarray, **header) -> Path:
+    """Save a subset of ``dataset`` as a file list (see the module docstring)."""
+    names = _entries(dataset)
+    lines = [f"# {k}: {v}" for k, v in {"dataset": dataset.name, "split": dataset.split, **header,
+                                          "count": len(indices)}.items()]
+    lines += [names[i] if names is not None else str(int(i)) for i in indices]
+    return atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def read_subset(path: str | Path, dataset) -> np.ndarray:
+    """Indices into ``dataset`` of a saved subset or of a SimCLR list (entries matched by relative path or by
+    file name); a missing entry is a one-line error naming the file and the first missing names."""
+    entries = [ln.strip() for ln in Path(path).read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    names = _entries(dataset)
+    if names is None:
+        idx = np.asarray([int(e) for e in entries], dtype=np.int64)
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(dataset)):
+            raise ValueError(f"{path}: indices outside the {len(dataset)} images of {dataset.name}/{dataset.split}")
+        return np.sort(idx)
+    lookup = {n: i for i, n in enumerate(names)}
+    lookup.update({os.path.basename(n): i for i, n in enumerate(names)})
+    missing = [e for e in entries if e not in lookup]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} of {len(entries)} listed images are not in "
+                         f"{dataset.name}/{dataset.split} (first: {', '.join(missing[:3])})")
+    return np.sort(np.asarray([lookup[e] for e in entries], dtype=np.int64))
