@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -29,8 +30,6 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from .train.pretrain import pretrain
 
     cfg = load_config(args.config, args.set)
-    import os
-
     if int(os.environ.get("RANK", "0")) == 0:
         _setup_logging(Path(args.out))
     else:
@@ -52,19 +51,20 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _encoder_ref(args: argparse.Namespace):
+def _start_eval(args: argparse.Namespace):
+    """Common start of the evaluation commands: logging, CPU threads, and the encoder they evaluate."""
     from .eval.feature_cache import EncoderRef
+    from .runtime import configure_cpu_threads
 
+    _setup_logging(None)
+    configure_cpu_threads(None, args.num_workers)
     return EncoderRef(Path(args.encoder), random_init=args.random_init, seed=args.seed)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from .eval.feature_cache import cached_features
-    from .runtime import configure_cpu_threads
 
-    _setup_logging(None)
-    configure_cpu_threads(None, args.num_workers)
-    encoder = _encoder_ref(args)
+    encoder = _start_eval(args)
     for split in args.splits.split(","):
         feats, _, folder = cached_features(encoder, args.dataset, args.root, split, args.cache_root,
                                            args.image_size, device=args.device, num_workers=args.num_workers)
@@ -78,11 +78,8 @@ def cmd_knn(args: argparse.Namespace) -> int:
     from .eval.feature_cache import cached_features
     from .eval.knn import knn_accuracy
     from .eval.results import ResultRecord, write_results
-    from .runtime import configure_cpu_threads
 
-    _setup_logging(None)
-    configure_cpu_threads(None, args.num_workers)
-    encoder = _encoder_ref(args)
+    encoder = _start_eval(args)
     t0 = time.perf_counter()
     train_x, train_y, _ = cached_features(encoder, args.dataset, args.root, args.train_split, args.cache_root,
                                           args.image_size, device=args.device, num_workers=args.num_workers)
@@ -134,11 +131,8 @@ def cmd_linear(args: argparse.Namespace) -> int:
 
     from .eval.linear import LINEAR_BASE_LRS, linear_eval
     from .eval.results import ResultRecord, write_results
-    from .runtime import configure_cpu_threads
 
-    _setup_logging(None)
-    configure_cpu_threads(None, args.num_workers)
-    encoder = _encoder_ref(args)
+    encoder = _start_eval(args)
     t0 = time.perf_counter()
     (train_x, train_y), val, test, val_note = _train_val_test(args, encoder)
     num_classes = int(max(train_y.max(), val[1].max(), test[1].max()) + 1)
@@ -174,11 +168,8 @@ def cmd_transfer_linear(args: argparse.Namespace) -> int:
     from .eval.logreg import sweep_logreg
     from .eval.results import ResultRecord, write_results
     from .metrics import METRICS, metric_for_dataset
-    from .runtime import configure_cpu_threads
 
-    _setup_logging(None)
-    configure_cpu_threads(None, args.num_workers)
-    encoder = _encoder_ref(args)
+    encoder = _start_eval(args)
     t0 = time.perf_counter()
 
     (train_x, train_y), (val_x, val_y), (test_x, test_y), val_note = _train_val_test(args, encoder)

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..augment import EvalTransform
 from ..models import create_backbone
 
 
@@ -28,3 +29,10 @@ def load_encoder(encoder_path: str | Path, random_init: bool = False, seed: int 
         state = torch.load(encoder_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     return model.eval(), meta
+
+
+def encoder_eval_transform(meta: dict, image_size: int | None = None) -> EvalTransform:
+    """Frozen-feature preprocessing for an encoder: resize the shorter side to ``image_size`` (default: the
+    encoder's training size; bicubic), centre-crop it, normalise with the encoder's statistics."""
+    size = int(image_size or meta["image_size"])
+    return EvalTransform(size, resize=size, mean=tuple(meta["mean"]), std=tuple(meta["std"]))

@@ -24,10 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..augment import EvalTransform
 from ..data import build_dataset
 from ..io import atomic_write, atomic_write_json
-from .encoder import load_encoder, read_encoder_meta
+from .encoder import encoder_eval_transform, load_encoder, read_encoder_meta
 from .features import extract_features
 from .results import file_sha256
 
@@ -92,8 +91,7 @@ def cached_features(encoder: EncoderRef, dataset: str, root: str, split: str, ca
     t0 = time.perf_counter()
     model, _ = load_encoder(encoder.path, random_init=encoder.random_init, seed=encoder.seed)
     data = build_dataset(dataset, root, split)
-    transform = EvalTransform(size, resize=size, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
-    feats, labels = extract_features(model, data, transform, batch_size=batch_size, device=device,
+    feats, labels = extract_features(model, data, encoder_eval_transform(meta, size), batch_size=batch_size, device=device,
                                      num_workers=num_workers)
     _save_npy(folder / "features.npy", feats.astype(np.float32))
     _save_npy(folder / "labels.npy", labels)

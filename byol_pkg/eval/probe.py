@@ -13,11 +13,10 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from ..augment import EvalTransform
 from ..data import build_dataset
 from ..io import atomic_write_json
 from ..runtime import configure_cpu_threads
-from .encoder import load_encoder
+from .encoder import encoder_eval_transform, load_encoder
 from .features import extract_features
 
 
@@ -36,8 +35,7 @@ def quick_probe(encoder_path: str | Path, dataset: str, root: str, train_samples
     t0 = time.perf_counter()
     configure_cpu_threads()
     encoder, meta = load_encoder(encoder_path, random_init=random_init, seed=seed)
-    size = int(meta["image_size"])
-    transform = EvalTransform(size, resize=size, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
+    transform = encoder_eval_transform(meta)
     train = build_dataset(dataset, root, "train", max_samples=train_samples)
     test = build_dataset(dataset, root, "test", max_samples=test_samples)
     train_x, train_y = extract_features(encoder, train, transform)

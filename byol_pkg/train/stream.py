@@ -19,9 +19,9 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 
-def _epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+def _epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
-    return torch.randperm(n, generator=gen)
+    return torch.randperm(n, generator=gen).numpy()
 
 
 class StreamBatchSampler(Sampler[list[int]]):
@@ -34,12 +34,12 @@ class StreamBatchSampler(Sampler[list[int]]):
         self.n, self.b, self.seed = dataset_size, micro_batch, seed
         self.start, self.stop = start, stop
         self.world, self.rank = world_size, rank
-        self._cache: tuple[int, torch.Tensor] | None = None
+        self._cache: tuple[int, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return max(self.stop - self.start, 0)
 
-    def _perm(self, epoch: int) -> torch.Tensor:
+    def _perm(self, epoch: int) -> np.ndarray:
         if self._cache is None or self._cache[0] != epoch:
             self._cache = (epoch, _epoch_permutation(self.n, self.seed, epoch))
         return self._cache[1]
@@ -47,11 +47,12 @@ class StreamBatchSampler(Sampler[list[int]]):
     def keys(self, micro_batch_index: int) -> list[int]:
         """Keys of this process's slice of global micro-batch ``micro_batch_index``."""
         first = (micro_batch_index * self.world + self.rank) * self.b
-        out = []
-        for pos in range(first, first + self.b):
-            epoch, offset = divmod(pos, self.n)
-            out.append(epoch * self.n + int(self._perm(epoch)[offset]))
-        return out
+        epochs, offsets = np.divmod(np.arange(first, first + self.b, dtype=np.int64), self.n)
+        keys = np.empty(self.b, dtype=np.int64)
+        for epoch in np.unique(epochs):  # a micro-batch spans at most a few epochs
+            at = epochs == epoch
+            keys[at] = epoch * self.n + self._perm(int(epoch))[offsets[at]]
+        return keys.tolist()
 
     def __iter__(self) -> Iterator[list[int]]:
         for m in range(self.start, self.stop):
