@@ -105,7 +105,7 @@ def _train_val_test(args: argparse.Namespace, encoder):
     """Cached features of the train / validation / test splits; validation = the official split
     (``--val-split``) or a saved class-stratified hold-out of the training split."""
     from .eval.feature_cache import cached_features
-    from .eval.splits import load_or_make_heldout
+    from .eval.splits import heldout_path, load_or_make_heldout
 
     def features(split: str):
         x, y, _ = cached_features(encoder, args.dataset, args.root, split, args.cache_root, args.image_size,
@@ -118,8 +118,7 @@ def _train_val_test(args: argparse.Namespace, encoder):
         val_note = f"official split '{args.val_split}'"
     else:
         val_size = int(args.val_size) if args.val_size >= 1 else args.val_size
-        name = f"{args.dataset}_{args.train_split}_val{val_size}_seed{args.split_seed}.json"
-        path = Path(args.cache_root) / "splits" / name
+        path = heldout_path(args.cache_root, args.dataset, args.train_split, val_size, args.split_seed)
         tr_idx, val_idx = load_or_make_heldout(path, train_y, val_size, args.split_seed)
         val_x, val_y, train_x, train_y = train_x[val_idx], train_y[val_idx], train_x[tr_idx], train_y[tr_idx]
         val_note = f"stratified hold-out of '{args.train_split}' ({path})"
@@ -132,13 +131,16 @@ def cmd_linear(args: argparse.Namespace) -> int:
     from .eval.linear import LINEAR_BASE_LRS, linear_eval
     from .eval.results import ResultRecord, write_results
 
+    if args.mode == "augmented":
+        return _linear_augmented(args)
     encoder = _start_eval(args)
     t0 = time.perf_counter()
     (train_x, train_y), val, test, val_note = _train_val_test(args, encoder)
     num_classes = int(max(train_y.max(), val[1].max(), test[1].max()) + 1)
-    res = linear_eval((train_x, train_y), val, test, num_classes, LINEAR_BASE_LRS, args.epochs, args.batch_size,
+    base_lrs = tuple(args.base_lrs or LINEAR_BASE_LRS)
+    res = linear_eval((train_x, train_y), val, test, num_classes, base_lrs, args.epochs, args.batch_size,
                       args.seed, args.device)
-    hp = {"base_lr": res.best_base_lr, "base_lr_grid": list(LINEAR_BASE_LRS),
+    hp = {"base_lr": res.best_base_lr, "base_lr_grid": list(base_lrs),
           "val_top1": {str(k): v for k, v in res.val_top1.items()}, "validation": val_note, **res.config}
     records = [ResultRecord(
         protocol="linear", metric=metric, value=value, dataset=args.dataset, encoder=encoder.label,
@@ -148,6 +150,159 @@ def cmd_linear(args: argparse.Namespace) -> int:
                                                                               ("top5", res.test_top5))]
     print(f"linear eval (cached features) {encoder.label} on {args.dataset}: top-1 {res.test_top1:.2f}% "
           f"top-5 {res.test_top5:.2f}% (base lr {res.best_base_lr} chosen on validation)")
+    if args.out:
+        write_results(args.out, records)
+    return 0
+
+
+def _image_splits(args: argparse.Namespace):
+    from .eval.image_splits import image_splits
+
+    return image_splits(args.dataset, args.root, args.train_split, args.val_split, args.val_size, args.split_seed,
+                        args.test_split, args.cache_root)
+
+
+def _image_sweep(args: argparse.Namespace, encoder, protocol: str, points, data, num_classes: int,
+                 multilabel: bool, select: str, test_metrics: list[str], frozen: bool = False):
+    """Run a hyper-parameter sweep that trains encoder + head on images (see ``eval/finetune.py``)."""
+    import tempfile
+
+    from .eval.encoder import load_encoder
+    from .eval.finetune import SweepSettings, run_sweep
+    from .eval.supervised import Classifier
+    from .metrics import METRICS
+
+    meta = encoder.meta
+
+    def make_model() -> Classifier:
+        model, m = load_encoder(encoder.path, random_init=encoder.random_init, seed=encoder.seed)
+        return Classifier(model, m["feature_dim"], num_classes, frozen_encoder=frozen)
+
+    size = int(args.image_size or meta["image_size"])
+    settings = SweepSettings(size, meta["mean"], meta["std"], multilabel, args.device, args.num_workers,
+                             args.precision, args.checkpoint_every)
+    work = args.work_dir or (args.out.with_name(args.out.stem + ".work") if args.out else
+                             Path(tempfile.mkdtemp(prefix=f"byol-{protocol}-")))
+    fingerprint = {"protocol": protocol, "encoder": encoder.key, "dataset": args.dataset, "image_size": size,
+                   "train": len(data.train), "val": len(data.val), "test": len(data.test)}
+    logging.getLogger(__name__).info("%s: %d grid points, work folder %s", protocol, len(points), work)
+    return run_sweep(points, make_model, data, settings, METRICS[select], {m: METRICS[m] for m in test_metrics},
+                     Path(work), fingerprint, seed=args.seed, desc=protocol)
+
+
+def _sweep_records(args: argparse.Namespace, encoder, protocol: str, res, hp: dict, t0: float) -> list:
+    import time
+
+    from .eval.results import ResultRecord
+
+    sizes = {"train": res.train_size, "val": res.val_size, "test": res.test_size}
+    if res.refit_size is not None:
+        sizes["trainval"] = res.refit_size
+    hp = {**hp, **res.best.hyper, "selected": res.best.tag, "val_scores": res.val_scores, "run": res.best_spec}
+    return [ResultRecord(protocol=protocol, metric=metric, value=value, dataset=args.dataset, encoder=encoder.label,
+                         encoder_sha256=encoder.sha256, method=args.method, backbone=encoder.meta["backbone"],
+                         split_sizes=sizes, hyperparameters=hp, seed=args.seed, wall_s=time.perf_counter() - t0)
+            for metric, value in res.test_scores.items()]
+
+
+def _linear_augmented(args: argparse.Namespace) -> int:
+    import time
+
+    from .eval.finetune import SweepData, linear_aug_grid
+    from .eval.linear import LINEAR_BASE_LRS
+    from .eval.results import write_results
+
+    encoder = _start_eval(args)
+    t0 = time.perf_counter()
+    sp = _image_splits(args)
+    points = linear_aug_grid(tuple(args.base_lrs or LINEAR_BASE_LRS), args.epochs, args.batch_size)
+    res = _image_sweep(args, encoder, "linear", points, SweepData(sp.train, sp.val, sp.test), sp.num_classes,
+                       sp.multilabel, "top1", ["top1", "top5"], frozen=True)
+    hp = {"mode": "augmented (random resized crop + flip on the fly)", "validation": sp.note,
+          "base_lr_grid": [p.hyper["base_lr"] for p in points], "batch_size": args.batch_size,
+          "optimizer": "SGD nesterov momentum 0.9", "weight_decay": 0.0, "schedule": "cosine, no warm-up",
+          "lr_scaling": "base x batch/256"}
+    records = _sweep_records(args, encoder, "linear", res, hp, t0)
+    print(f"linear eval (augmented) {encoder.label} on {args.dataset}: top-1 {res.test_scores['top1']:.2f}% "
+          f"top-5 {res.test_scores['top5']:.2f}% ({res.best.tag} chosen on validation)")
+    if args.out:
+        write_results(args.out, records)
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    import time
+
+    from .eval.finetune import SweepData, finetune_grid
+    from .eval.results import write_results
+    from .metrics import metric_for_dataset
+
+    encoder = _start_eval(args)
+    t0 = time.perf_counter()
+    sp = _image_splits(args)
+    metric = args.metric or metric_for_dataset(args.dataset)
+    points = finetune_grid(args.lrs, args.wds, args.steps, args.batch_size)
+    res = _image_sweep(args, encoder, "finetune", points, SweepData(sp.train, sp.val, sp.test, sp.trainval),
+                       sp.num_classes, sp.multilabel, metric, [metric])
+    hp = {"validation": sp.note, "refit": "train+val", "lr_grid": list(args.lrs), "wd_grid": list(args.wds),
+          "steps": args.steps, "batch_size": args.batch_size, "optimizer": "SGD nesterov momentum 0.9",
+          "schedule": "cosine, no warm-up", "weight_decay_rule": "torch weight_decay = wd / lr",
+          "bn_momentum_rule": "TF decay max(1 - 10/steps_per_epoch, 0.9)", "augmentation": "random resized crop + flip"}
+    records = _sweep_records(args, encoder, "finetune", res, hp, t0)
+    print(f"fine-tuned {encoder.label} on {args.dataset}: {metric} {res.test_scores[metric]:.2f}% "
+          f"({res.best.tag} chosen on validation, refit on train+val)")
+    if args.out:
+        write_results(args.out, records)
+    return 0
+
+
+def _semisup_subset(args: argparse.Namespace, sp):
+    """Indices (into the full training split) of the labelled subset, never containing validation images."""
+    from .eval.subsets import balanced_subset, read_subset, write_subset
+
+    log = logging.getLogger(__name__)
+    held = set() if sp.val_indices is None else set(int(i) for i in sp.val_indices)
+    if args.subset:
+        idx = read_subset(args.subset, sp.full_train)
+        kept = np.asarray([i for i in idx if int(i) not in held], dtype=np.int64)
+        if len(kept) < len(idx):
+            log.warning("%d images of %s are in the validation hold-out and were dropped", len(idx) - len(kept),
+                        args.subset)
+        return kept, str(args.subset)
+    path = Path(args.cache_root) / "subsets" / (f"{args.dataset}_{args.train_split}_frac{args.fraction}"
+                                                f"_seed{args.subset_seed}_val{args.val_size}_seed{args.split_seed}.txt")
+    if path.is_file():
+        return read_subset(path, sp.full_train), str(path)
+    exclude = None if sp.val_indices is None else sp.val_indices
+    idx = balanced_subset(np.asarray(sp.full_train.targets), args.fraction, args.subset_seed, exclude=exclude)
+    write_subset(path, sp.full_train, idx, fraction=args.fraction, seed=args.subset_seed,
+                 rule="class-balanced, round(fraction x n_c) >= 1, validation hold-out excluded")
+    return idx, str(path)
+
+
+def cmd_semisup(args: argparse.Namespace) -> int:
+    import time
+
+    from .eval.finetune import SweepData, semisup_grid
+    from .eval.results import write_results
+    from .eval.supervised import IndexedImages
+
+    encoder = _start_eval(args)
+    t0 = time.perf_counter()
+    sp = _image_splits(args)
+    idx, source = _semisup_subset(args, sp)
+    labelled = IndexedImages(sp.full_train, idx)
+    points = semisup_grid(args.lrs, args.epochs, args.batch_size)
+    res = _image_sweep(args, encoder, "semisup", points, SweepData(labelled, sp.val, sp.test), sp.num_classes,
+                       sp.multilabel, "top1", ["top1", "top5"])
+    hp = {"label_fraction": args.fraction if not args.subset else None, "subset": source,
+          "labelled_images": int(len(idx)), "validation": sp.note, "lr_grid": list(args.lrs),
+          "epochs_grid": list(args.epochs), "batch_size": args.batch_size, "weight_decay": 0.0,
+          "optimizer": "SGD nesterov momentum 0.9", "schedule": "cosine, no warm-up",
+          "augmentation": "random resized crop + flip", "bn": "train mode"}
+    records = _sweep_records(args, encoder, "semisup", res, hp, t0)
+    print(f"semi-supervised ({len(idx)} labelled images) {encoder.label} on {args.dataset}: "
+          f"top-1 {res.test_scores['top1']:.2f}% top-5 {res.test_scores['top5']:.2f}% ({res.best.tag})")
     if args.out:
         write_results(args.out, records)
     return 0
@@ -211,6 +366,13 @@ def cmd_subset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_training_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16 autocast (GPU)")
+    p.add_argument("--work-dir", type=Path, default=None,
+                   help="sweep state for resuming (default: <out stem>.work next to --out)")
+    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints of a run")
+
+
 def _add_encoder_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", required=True, help="encoder.pt written by byol pretrain (encoder.json beside it)")
     p.add_argument("--random-init", action="store_true", help="a seeded random init of the encoder's architecture")
@@ -232,6 +394,9 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .eval.grids import (FINETUNE_BATCH, FINETUNE_LRS, FINETUNE_STEPS, FINETUNE_WDS, SEMISUP_BATCH,
+                             SEMISUP_EPOCHS, SEMISUP_LRS)
+
     parser = argparse.ArgumentParser(prog="byol", description="byol-bench: BYOL pretraining and evaluation.")
     parser.add_argument("--version", action="version", version=f"byol-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -277,9 +442,40 @@ def build_parser() -> argparse.ArgumentParser:
     lin = sub.add_parser("linear", help="linear evaluation (Table 1 protocol) on cached features")
     _add_encoder_args(lin)
     _add_split_args(lin)
+    lin.add_argument("--mode", choices=("cached", "augmented"), default="cached",
+                     help="cached: centre-crop features (fast); augmented: crop + flip on the fly (the paper's)")
     lin.add_argument("--epochs", type=int, default=80)
     lin.add_argument("--batch-size", type=int, default=1024)
+    lin.add_argument("--base-lrs", type=float, nargs="+", default=None,
+                     help="base LR grid (default: the paper's 0.4 0.3 0.2 0.1 0.05)")
+    _add_training_args(lin)
     lin.set_defaults(func=cmd_linear)
+
+    ft = sub.add_parser("finetune", help="fine-tune encoder + head (paper App. D.3: LR x wd grid, refit on train+val)")
+    _add_encoder_args(ft)
+    _add_split_args(ft)
+    ft.add_argument("--metric", default=None, help="top1 | mean_per_class | voc07_map (default: the paper's)")
+    ft.add_argument("--lrs", type=float, nargs="+", default=list(FINETUNE_LRS), help="default: logspace(-4, -1, 7)")
+    ft.add_argument("--wds", type=float, nargs="+", default=list(FINETUNE_WDS),
+                    help="weight decay grid, divided by the LR before use (default: 0 and logspace(-6, -3, 7))")
+    ft.add_argument("--steps", type=int, default=FINETUNE_STEPS)
+    ft.add_argument("--batch-size", type=int, default=FINETUNE_BATCH)
+    _add_training_args(ft)
+    ft.set_defaults(func=cmd_finetune)
+
+    ss = sub.add_parser("semisup", help="semi-supervised: fine-tune on a labelled fraction (paper Table 2)")
+    _add_encoder_args(ss)
+    _add_split_args(ss)
+    group = ss.add_mutually_exclusive_group()
+    group.add_argument("--fraction", type=float, default=0.01, help="class-balanced label fraction (0.01, 0.1)")
+    group.add_argument("--subset", type=Path, default=None,
+                       help="a subset file list (byol subset, or SimCLR's 1percent.txt / 10percent.txt)")
+    ss.add_argument("--subset-seed", type=int, default=0, help="seed of the balanced subset")
+    ss.add_argument("--lrs", type=float, nargs="+", default=list(SEMISUP_LRS))
+    ss.add_argument("--epochs", type=int, nargs="+", default=list(SEMISUP_EPOCHS))
+    ss.add_argument("--batch-size", type=int, default=SEMISUP_BATCH)
+    _add_training_args(ss)
+    ss.set_defaults(func=cmd_semisup)
 
     sb = sub.add_parser("subset", help="labelled subset for semi-supervised runs (balanced, or a SimCLR list)")
     sb.add_argument("--dataset", required=True)
@@ -303,12 +499,13 @@ def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; known errors become one line on stderr and exit code 2."""
     from .config import ConfigError
     from .data import DatasetNotFoundError
+    from .eval.finetune import SweepStateError
     from .train.checkpoint import CheckpointError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DatasetNotFoundError, CheckpointError) as err:
+    except (ConfigError, DatasetNotFoundError, CheckpointError, SweepStateError) as err:
         print(f"byol {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -21,10 +21,13 @@ def read_encoder_meta(encoder_path: str | Path) -> dict:
 
 
 def load_encoder(encoder_path: str | Path, random_init: bool = False, seed: int = 0) -> tuple[nn.Module, dict]:
-    """Rebuild the backbone from ``encoder.json``; load ``encoder.pt`` unless ``random_init`` (seeded)."""
+    """Rebuild the backbone from ``encoder.json``; load ``encoder.pt`` unless ``random_init`` (seeded).
+
+    The returned meta also holds ``feature_dim``, the size of the representation."""
     meta = read_encoder_meta(encoder_path)
     torch.manual_seed(seed)
-    model, _ = create_backbone(meta["backbone"], cifar_stem=meta.get("cifar_stem", False))
+    model, dim = create_backbone(meta["backbone"], cifar_stem=meta.get("cifar_stem", False))
+    meta["feature_dim"] = int(dim)
     if not random_init:
         state = torch.load(encoder_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)

@@ -25,6 +25,11 @@ def heldout_indices(labels: np.ndarray, val_size: int | float, seed: int = 0) ->
     return np.sort(train_idx), np.sort(val_idx)
 
 
+def heldout_path(cache_root: str | Path, dataset: str, split: str, val_size: int | float, seed: int) -> Path:
+    """Where the hold-out of ``split`` is saved: shared by every protocol, method and seed using it."""
+    return Path(cache_root) / "splits" / f"{dataset}_{split}_val{val_size}_seed{seed}.json"
+
+
 def load_or_make_heldout(path: str | Path, labels: np.ndarray, val_size: int | float,
                          seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Read the saved hold-out at ``path`` (checked against ``labels``' length), or make and save it."""

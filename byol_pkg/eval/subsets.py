@@ -18,16 +18,23 @@ import numpy as np
 from ..io import atomic_write_text
 
 
-def balanced_subset(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+def balanced_subset(labels: np.ndarray, fraction: float, seed: int = 0,
+                    exclude: np.ndarray | None = None) -> np.ndarray:
     """Sorted indices of ``round(fraction x n_c)`` images (at least 1) of every class c, drawn per class from a
-    generator seeded by (seed, c)."""
+    generator seeded by (seed, c). ``exclude`` (e.g. the validation hold-out) are never drawn; ``n_c`` still
+    counts the whole split, so a 1 % subset has 1 % of the split's size."""
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"subset fraction must be in (0, 1], got {fraction}")
     labels = np.asarray(labels)
+    allowed = np.ones(len(labels), dtype=bool)
+    if exclude is not None:
+        allowed[np.asarray(exclude, dtype=np.int64)] = False
     chosen = []
     for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        k = max(1, int(round(fraction * len(members))))
+        k = max(1, int(round(fraction * int((labels == c).sum()))))
+        members = np.flatnonzero((labels == c) & allowed)
+        if len(members) < k:
+            raise ValueError(f"class {c}: {k} images wanted for a {fraction} subset, only {len(members)} available")
         rng = np.random.default_rng(np.random.SeedSequence([seed, int(c)]))
         chosen.append(rng.permutation(members)[:k])
     return np.sort(np.concatenate(chosen))

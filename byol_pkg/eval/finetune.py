@@ -1,0 +1,240 @@
+"""Hyper-parameter sweeps that train on images: fine-tuning (paper App. D.3), semi-supervised 1 % / 10 %
+(App. C.1) and linear evaluation with on-the-fly augmentation (App. C.1), all selected on a validation split.
+
+* Fine-tuning: SGD Nesterov 0.9, batch 256, 20,000 steps, cosine decay; LR in ``logspace(-4, -1, 7)``, weight
+  decay in {0} ∪ ``logspace(-6, -3, 7)`` **divided by the LR** before use (PyTorch ``weight_decay = wd / lr``);
+  BN running-statistics momentum from the TF decay ``max(1 - 10 / s, 0.9)``, s = steps per epoch. The best
+  (LR, wd) on validation is retrained on train+val and scored on test once.
+* Semi-supervised: the whole network (BN in train mode) on the labelled subset, SGD Nesterov 0.9, batch 1024,
+  no weight decay; LR in {0.01, 0.02, 0.05, 0.1, 0.005} x epochs in {30, 50}. The LR values are used as given
+  (the paper does not say they scale with the batch; implementation choice, recorded). The selected run is
+  scored on test (no refit, as the paper).
+* Linear with augmentation: frozen encoder, base LR in {0.4, 0.3, 0.2, 0.1, 0.05} x batch / 256, batch 1024,
+  no weight decay; the selected run is scored on test.
+
+A sweep keeps its state in a work folder so that a killed sweep resumes where it stopped::
+
+    <work>/sweep.json          what the sweep is (encoder, dataset, split sizes, grid); another sweep is refused
+    <work>/grid/<tag>.json     a finished grid point: hyper-parameters, run spec, validation score
+    <work>/grid/<tag>.ckpt     the run in progress (deleted when it finishes)
+    <work>/best.pt             weights of the best point so far (sweeps without refit)
+    <work>/refit.ckpt          the refit in progress
+    <work>/final.json          the selected point and its test scores (a rerun returns them)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..augment import EvalTransform
+from ..io import atomic_torch_save, atomic_write_json
+from .grids import (FINETUNE_BATCH, FINETUNE_LRS, FINETUNE_STEPS, FINETUNE_WDS, LINEAR_AUG_BATCH,
+                    LINEAR_AUG_EPOCHS, SEMISUP_BATCH, SEMISUP_EPOCHS, SEMISUP_LRS)
+from .supervised import Classifier, RunSpec, predict_scores, train_classifier
+
+log = logging.getLogger(__name__)
+
+
+ScoreFn = Callable[[np.ndarray, np.ndarray], float]
+
+
+def bn_momentum(steps_per_epoch: int) -> float:
+    """PyTorch BN momentum (1 - TF decay) of the fine-tuning rule: decay = max(1 - 10 / s, 0.9)."""
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+    return 1.0 - max(1.0 - 10.0 / steps_per_epoch, 0.9)
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One configuration of a sweep; the run's length may be given in steps or in epochs of its data."""
+
+    tag: str
+    hyper: dict
+    lr: float
+    batch_size: int
+    steps: int | None = None
+    epochs: int | None = None
+    weight_decay: float = 0.0
+    frozen_encoder: bool = False
+    bn_rule: bool = False
+
+    def spec(self, num_images: int, seed: int) -> RunSpec:
+        """The run on ``num_images`` training images (steps and BN momentum depend on the data size)."""
+        per_epoch = math.ceil(num_images / self.batch_size)
+        steps = self.steps if self.steps is not None else int(self.epochs) * per_epoch  # type: ignore[arg-type]
+        return RunSpec(lr=self.lr, steps=steps, batch_size=self.batch_size, weight_decay=self.weight_decay,
+                       frozen_encoder=self.frozen_encoder, bn_momentum=bn_momentum(per_epoch) if self.bn_rule else None,
+                       seed=seed)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def finetune_grid(lrs: Sequence[float] = FINETUNE_LRS, wds: Sequence[float] = FINETUNE_WDS,
+                  steps: int = FINETUNE_STEPS, batch_size: int = FINETUNE_BATCH) -> list[GridPoint]:
+    """The paper's 7 x 8 fine-tuning grid; ``wd`` is the grid value, PyTorch gets ``wd / lr``."""
+    return [GridPoint(tag=f"lr{_fmt(lr)}_wd{_fmt(wd)}", hyper={"lr": lr, "wd": wd, "torch_weight_decay": wd / lr},
+                      lr=lr, batch_size=batch_size, steps=steps, weight_decay=wd / lr, bn_rule=True)
+            for lr in lrs for wd in wds]
+
+
+def semisup_grid(lrs: Sequence[float] = SEMISUP_LRS, epochs: Sequence[int] = SEMISUP_EPOCHS,
+                 batch_size: int = SEMISUP_BATCH) -> list[GridPoint]:
+    """The paper's semi-supervised grid: LR x epochs, no weight decay."""
+    return [GridPoint(tag=f"lr{_fmt(lr)}_ep{e}", hyper={"lr": lr, "epochs": e}, lr=lr, batch_size=batch_size,
+                      epochs=e) for lr in lrs for e in epochs]
+
+
+def linear_aug_grid(base_lrs: Sequence[float], epochs: int = LINEAR_AUG_EPOCHS,
+                    batch_size: int = LINEAR_AUG_BATCH) -> list[GridPoint]:
+    """Linear evaluation on augmented views: frozen encoder, LR = base x batch / 256."""
+    return [GridPoint(tag=f"base_lr{_fmt(b)}", hyper={"base_lr": b, "lr": b * batch_size / 256, "epochs": epochs},
+                      lr=b * batch_size / 256, batch_size=batch_size, epochs=epochs, frozen_encoder=True)
+            for b in base_lrs]
+
+
+@dataclass
+class SweepResult:
+    best: GridPoint
+    val_scores: dict[str, float]
+    test_scores: dict[str, float]
+    train_size: int
+    val_size: int
+    test_size: int
+    refit_size: int | None
+    wall_s: float
+    best_spec: dict = field(default_factory=dict)
+
+
+@dataclass
+class SweepData:
+    """What a sweep trains and scores on (each a dataset with ``targets``)."""
+
+    train: object
+    val: object
+    test: object
+    trainval: object | None = None  # the refit set; None = no refit
+
+
+@dataclass
+class SweepSettings:
+    image_size: int
+    mean: Sequence[float]
+    std: Sequence[float]
+    multilabel: bool = False
+    device: str = "cpu"
+    num_workers: int = 0
+    precision: str = "fp32"
+    checkpoint_every: int = 500
+    eval_batch_size: int = 256
+
+
+def _eval_transform(s: SweepSettings) -> EvalTransform:
+    """Test-time preprocessing: resize the shorter side (256 at 224 px; native for small images), centre crop."""
+    return EvalTransform(s.image_size, mean=tuple(s.mean), std=tuple(s.std))
+
+
+class SweepStateError(ValueError):
+    """The work folder holds the state of a different sweep."""
+
+
+def _check_work_dir(work: Path, fingerprint: dict) -> None:
+    marker = work / "sweep.json"
+    fingerprint = json.loads(json.dumps(fingerprint))
+    if marker.is_file():
+        old = json.loads(marker.read_text())
+        if old != fingerprint:
+            diff = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+            raise SweepStateError(f"{work} holds another sweep (differs in: {', '.join(diff)}); "
+                             "use another work folder or delete it")
+        return
+    atomic_write_json(marker, fingerprint)
+
+
+def run_sweep(points: Sequence[GridPoint], make_model: Callable[[], Classifier], data: SweepData,
+              settings: SweepSettings, select: ScoreFn, test_metrics: dict[str, ScoreFn], work: Path,
+              fingerprint: dict, seed: int = 0, desc: str = "sweep") -> SweepResult:
+    """Train every point on ``data.train``, score ``data.val`` with ``select`` (higher is better; ties: the
+    earlier point), then score the selected configuration on ``data.test`` once: retrained on ``data.trainval``
+    when given, else the selected run itself."""
+    if not points:
+        raise ValueError("the hyper-parameter grid is empty")
+    t0 = time.perf_counter()
+    work = Path(work)
+    (work / "grid").mkdir(parents=True, exist_ok=True)
+    grid = [{k: v for k, v in dataclasses.asdict(p).items() if k != "hyper"} for p in points]
+    _check_work_dir(work, {**fingerprint, "grid": grid, "seed": seed,
+                           "refit": data.trainval is not None})
+    keep_best = data.trainval is None
+    s = settings
+    val_scores: dict[str, float] = {}
+    for i, point in enumerate(points):
+        done = work / "grid" / f"{point.tag}.json"
+        if done.is_file():
+            val_scores[point.tag] = float(json.loads(done.read_text())["val_score"])
+            log.info("%s: %s already done (validation %.2f)", desc, point.tag, val_scores[point.tag])
+        else:
+            spec = point.spec(len(data.train), seed)
+            log.info("%s: point %d/%d %s (%d steps)", desc, i + 1, len(points), point.tag, spec.steps)
+            t1 = time.perf_counter()
+            ckpt = work / "grid" / f"{point.tag}.ckpt"
+            model = train_classifier(make_model(), data.train, spec, s.image_size, s.mean, s.std, s.multilabel,
+                                     s.device, ckpt, s.checkpoint_every, s.num_workers, s.precision,
+                                     desc=f"{desc} {point.tag}")
+            scores, labels = predict_scores(model, data.val, _eval_transform(s), s.eval_batch_size, s.device,
+                                            s.num_workers, s.precision)
+            val_scores[point.tag] = float(select(scores, labels))
+            if keep_best and all(val_scores[p.tag] < val_scores[point.tag] for p in points[:i]):
+                atomic_torch_save(work / "best.pt", {"tag": point.tag, "model": model.state_dict()})
+            atomic_write_json(done, {"tag": point.tag, "hyper": point.hyper, "spec": spec.describe(),
+                                     "val_score": val_scores[point.tag], "wall_s": time.perf_counter() - t1})
+            ckpt.unlink(missing_ok=True)
+            log.info("%s: %s validation %.2f", desc, point.tag, val_scores[point.tag])
+    best = max(points, key=lambda p: (val_scores[p.tag], -points.index(p)))
+    final = work / "final.json"
+    if final.is_file():
+        saved = json.loads(final.read_text())
+        if saved["selected"] == best.tag and sorted(saved["test_scores"]) == sorted(test_metrics):
+            log.info("%s: already finished (%s)", desc, final)
+            return _result(best, val_scores, saved["test_scores"], data, t0, saved["spec"])
+
+    # Only now is the test split touched, once, for the selected configuration.
+    if data.trainval is not None:
+        spec = best.spec(len(data.trainval), seed)
+        log.info("%s: refit %s on train+val (%d images, %d steps)", desc, best.tag, len(data.trainval), spec.steps)
+        model = train_classifier(make_model(), data.trainval, spec, s.image_size, s.mean, s.std, s.multilabel,
+                                 s.device, work / "refit.ckpt", s.checkpoint_every, s.num_workers, s.precision,
+                                 desc=f"{desc} refit")
+        (work / "refit.ckpt").unlink(missing_ok=True)
+    else:
+        spec = best.spec(len(data.train), seed)
+        model = make_model()
+        state = torch.load(work / "best.pt", map_location="cpu", weights_only=True)
+        if state["tag"] != best.tag:
+            raise RuntimeError(f"{work / 'best.pt'} holds {state['tag']}, expected the selected {best.tag}")
+        model.load_state_dict(state["model"])
+    scores, labels = predict_scores(model, data.test, _eval_transform(s), s.eval_batch_size, s.device,
+                                    s.num_workers, s.precision)
+    test_scores = {name: float(fn(scores, labels)) for name, fn in test_metrics.items()}
+    atomic_write_json(final, {"selected": best.tag, "test_scores": test_scores, "spec": spec.describe()})
+    return _result(best, val_scores, test_scores, data, t0, spec.describe())
+
+
+def _result(best: GridPoint, val_scores: dict[str, float], test_scores: dict[str, float], data: SweepData,
+            t0: float, spec: dict) -> SweepResult:
+    return SweepResult(best=best, val_scores=val_scores, test_scores=test_scores, train_size=len(data.train),
+                       val_size=len(data.val), test_size=len(data.test),
+                       refit_size=None if data.trainval is None else len(data.trainval),
+                       wall_s=time.perf_counter() - t0, best_spec=spec)

@@ -1,0 +1,264 @@
+"""Supervised training of encoder + linear head on augmented images: the engine behind fine-tuning (paper
+App. D.3, Table 3 bottom), semi-supervised training (App. C.1, Table 2) and linear evaluation with on-the-fly
+augmentation (App. C.1, Table 1; the encoder frozen).
+
+Training views are a random resized crop (area U[0.08, 1], log-uniform ratio in [3/4, 4/3], bicubic) and a
+horizontal flip with probability 1/2, nothing else, normalised with the encoder's statistics. The batch
+stream is :class:`~byol_pkg.train.stream.StreamBatchSampler`'s (per-epoch permutations, batches run across
+epoch boundaries) and each view's random draws come from a generator seeded by (seed, epoch, image), so a run
+killed and resumed from its checkpoint replays exactly the same batches and crops. Optimiser: SGD with
+Nesterov momentum 0.9, learning rate with a per-step cosine decay to zero and no warm-up, weight decay on every
+parameter (PyTorch's ``weight_decay``). Multi-label targets ({1, -1, 0} per class, VOC convention) train one
+sigmoid per class with binary cross-entropy, entries marked 0 (difficult) ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ..augment import EvalTransform, ViewParams, ViewTransform
+from ..io import atomic_torch_save
+from ..train.stream import StreamBatchSampler, augmentation_seed
+
+log = logging.getLogger(__name__)
+
+#: Random resized crop + horizontal flip only (no colour jitter, grayscale, blur or solarisation).
+CROP_FLIP = ViewParams(jitter_prob=0.0, grayscale_prob=0.0, blur_prob=0.0, solarize_prob=0.0)
+
+
+class IndexedImages(Dataset):
+    """The images ``indices`` of ``base`` (an :class:`~byol_pkg.data.ImageDataset`), with their ``targets``."""
+
+    def __init__(self, base, indices: Sequence[int] | np.ndarray | None = None) -> None:
+        self.base = base
+        self.indices = np.arange(len(base)) if indices is None else np.asarray(indices, dtype=np.int64)
+        self.targets = np.asarray(base.targets)[self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.base[int(self.indices[i])]
+
+
+class ConcatImages(Dataset):
+    """Several :class:`IndexedImages` one after the other (train + val for a refit)."""
+
+    def __init__(self, parts: Sequence[IndexedImages]) -> None:
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
+        self.targets = np.concatenate([p.targets for p in self.parts])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, i: int):
+        part = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        return self.parts[part][i - int(self.offsets[part])]
+
+
+class CropFlipViews(Dataset):
+    """Maps a stream key ``epoch * N + index`` to ``(crop-and-flip view, label)`` of image ``index``."""
+
+    def __init__(self, base: Dataset, size: int, mean: Sequence[float], std: Sequence[float], seed: int) -> None:
+        self.base, self.seed = base, seed
+        self.n = len(base)  # type: ignore[arg-type]
+        self.view = ViewTransform(CROP_FLIP, size, blur=False, mean=mean, std=std)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, key: int):
+        epoch, index = divmod(int(key), self.n)
+        image, label = self.base[index]
+        gen = torch.Generator().manual_seed(augmentation_seed(self.seed, epoch, index, 0))
+        return self.view(image, gen), label
+
+
+class _Evaluated(Dataset):
+    def __init__(self, base: Dataset, transform: EvalTransform) -> None:
+        self.base, self.transform = base, transform
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int):
+        image, label = self.base[i]
+        return self.transform(image), label
+
+
+class Classifier(nn.Module):
+    """Encoder + linear head. With ``frozen_encoder`` the encoder stays in eval mode (running BN statistics)
+    and gets no gradient: the linear-evaluation setting."""
+
+    def __init__(self, encoder: nn.Module, feature_dim: int, num_classes: int, frozen_encoder: bool = False) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(feature_dim, num_classes)
+        self.frozen_encoder = frozen_encoder
+        if frozen_encoder:
+            self.encoder.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> Classifier:
+        super().train(mode)
+        if self.frozen_encoder:
+            self.encoder.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.frozen_encoder:
+            with torch.no_grad():
+                feats = self.encoder(x)
+            return self.head(feats)
+        return self.head(self.encoder(x))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run. ``weight_decay`` is the value handed to PyTorch (the fine-tuning grid's wd / lr);
+    ``bn_momentum`` is PyTorch's convention (1 - TF decay), None keeps the model's."""
+
+    lr: float
+    steps: int
+    batch_size: int
+    weight_decay: float = 0.0
+    frozen_encoder: bool = False
+    bn_momentum: float | None = None
+    seed: int = 0
+    momentum: float = 0.9
+    nesterov: bool = True
+
+    def describe(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def cosine_lr(base_lr: float, step: int, total: int) -> float:
+    """Cosine decay from ``base_lr`` at step 0 towards 0 at ``total``, no warm-up."""
+    return base_lr * 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1)))
+
+
+def set_bn_momentum(model: nn.Module, momentum: float) -> int:
+    """Set every BatchNorm layer's running-statistics momentum (PyTorch convention); returns how many."""
+    count = 0
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = momentum
+            count += 1
+    return count
+
+
+def classification_loss(logits: torch.Tensor, target: torch.Tensor, multilabel: bool) -> torch.Tensor:
+    """Softmax cross-entropy, or for multi-label {1, -1, 0} targets the mean binary cross-entropy over the
+    entries that are not 0 (difficult)."""
+    if not multilabel:
+        return F.cross_entropy(logits, target.long())
+    mask = (target != 0).to(logits.dtype)
+    pos = (target > 0).to(logits.dtype)
+    per_entry = F.binary_cross_entropy_with_logits(logits, pos, reduction="none")
+    return (per_entry * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+class _Progress:
+    """tqdm on a terminal, a log line every ``every`` steps otherwise."""
+
+    def __init__(self, desc: str, total: int, initial: int, every: int) -> None:
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, leave=False)
+        self.desc, self.total, self.every, self.t0, self.start = desc, total, every, time.perf_counter(), initial
+
+    def update(self, step: int, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.4f}")
+        elif step % self.every == 0 or step == self.total:
+            rate = (step - self.start) / max(time.perf_counter() - self.t0, 1e-9)
+            eta = (self.total - step) / rate if rate > 0 else float("nan")
+            log.info("%s: step %d/%d loss %.4f (%.1f steps/s, eta %.0fs)", self.desc, step, self.total, loss, rate, eta)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def train_classifier(model: Classifier, data: Dataset, spec: RunSpec, image_size: int, mean: Sequence[float],
+                     std: Sequence[float], multilabel: bool = False, device: str | torch.device = "cpu",
+                     checkpoint: Path | None = None, checkpoint_every: int = 500, num_workers: int = 0,
+                     precision: str = "fp32", desc: str = "train", log_every: int = 50) -> Classifier:
+    """Train ``model`` on ``data`` for ``spec.steps`` SGD steps; resumes from ``checkpoint`` when it exists (and
+    was written for the same ``spec``), saving it atomically every ``checkpoint_every`` steps."""
+    model.to(device)
+    if spec.bn_momentum is not None and not spec.frozen_encoder:
+        set_bn_momentum(model, spec.bn_momentum)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, nesterov=spec.nesterov,
+                          weight_decay=spec.weight_decay)
+    start = 0
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        if state.get("spec") == spec.describe():
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            start = int(state["step"])
+            log.info("%s: resuming from %s at step %d", desc, checkpoint, start)
+        else:
+            log.warning("%s: ignoring %s (written for another run spec)", desc, checkpoint)
+
+    views = CropFlipViews(data, image_size, mean, std, spec.seed)
+    sampler = StreamBatchSampler(len(views), spec.batch_size, spec.seed, start, spec.steps)
+    loader = DataLoader(views, batch_sampler=sampler, num_workers=num_workers,
+                        persistent_workers=False, pin_memory=str(device).startswith("cuda"))
+    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    progress = _Progress(desc, spec.steps, start, log_every)
+    model.train()
+    step = start
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(spec.lr, step, spec.steps)
+        with autocast:
+            logits = model(x)
+        loss = classification_loss(logits.float(), y, multilabel)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step} (lr {spec.lr})")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        progress.update(step, float(loss.detach()))
+        if checkpoint is not None and step < spec.steps and step % checkpoint_every == 0:
+            atomic_torch_save(checkpoint, {"step": step, "model": model.state_dict(),
+                                           "optimizer": opt.state_dict(), "spec": spec.describe()})
+    progress.close()
+    return model
+
+
+@torch.no_grad()
+def predict_scores(model: nn.Module, data: Dataset, transform: EvalTransform, batch_size: int = 256,
+                   device: str | torch.device = "cpu", num_workers: int = 0,
+                   precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
+    """``(scores [N, C] float32, labels)`` of ``data`` through ``model`` in eval mode (no augmentation)."""
+    model.to(device).eval()
+    loader = DataLoader(_Evaluated(data, transform), batch_size=batch_size, num_workers=num_workers)
+    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    scores, labels = [], []
+    for x, y in loader:
+        with autocast:
+            scores.append(model(x.to(device)).float().cpu())
+        labels.append(torch.as_tensor(y))
+    return torch.cat(scores).numpy(), torch.cat(labels).numpy()

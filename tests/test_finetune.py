@@ -1,0 +1,245 @@
+"""Fine-tuning, semi-supervised and augmented linear evaluation (the protocols that train on images), on real
+digits data and a real saved encoder."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from byol_pkg.cli import main
+from byol_pkg.config import load_config
+from byol_pkg.data import build_dataset
+from byol_pkg.eval.encoder import load_encoder
+from byol_pkg.eval.finetune import (FINETUNE_LRS, FINETUNE_WDS, GridPoint, bn_momentum, finetune_grid,
+                                    linear_aug_grid, semisup_grid)
+from byol_pkg.eval.results import read_results
+from byol_pkg.eval.subsets import balanced_subset, read_subset
+from byol_pkg.eval.supervised import (Classifier, CropFlipViews, IndexedImages, RunSpec, classification_loss,
+                                      cosine_lr, train_classifier)
+from byol_pkg.models import build_byol
+from byol_pkg.train.pretrain import export_encoder
+
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+
+@pytest.fixture(scope="module")
+def encoder_path(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("enc")
+    cfg = load_config(None, ["model.backbone=resnet_small", "model.cifar_stem=true", "augment.image_size=8"])
+    torch.manual_seed(1)
+    online, _ = build_byol("resnet_small", cifar_stem=True, proj_hidden=16, proj_out=8, pred_hidden=16)
+    return export_encoder(out, online, cfg, step=0)
+
+
+def _classifier(encoder_path: Path, frozen: bool = False) -> Classifier:
+    model, meta = load_encoder(encoder_path)
+    return Classifier(model, meta["feature_dim"], 10, frozen_encoder=frozen)
+
+
+# ------------------------------------------------------------------------------------------------ the grids
+
+
+def test_finetune_grid_is_the_papers():
+    np.testing.assert_allclose(FINETUNE_LRS, [1e-4, 10 ** -3.5, 1e-3, 10 ** -2.5, 1e-2, 10 ** -1.5, 1e-1])
+    np.testing.assert_allclose(FINETUNE_WDS, [0.0, 1e-6, 10 ** -5.5, 1e-5, 10 ** -4.5, 1e-4, 10 ** -3.5, 1e-3])
+    grid = finetune_grid()
+    assert len(grid) == 56 and len({p.tag for p in grid}) == 56
+    p = next(p for p in grid if p.hyper["lr"] == pytest.approx(1e-2) and p.hyper["wd"] == pytest.approx(1e-4))
+    spec = p.spec(num_images=2560, seed=0)
+    assert spec.weight_decay == pytest.approx(1e-2)  # wd / lr
+    assert spec.steps == 20_000 and spec.batch_size == 256 and spec.momentum == 0.9 and spec.nesterov
+    assert spec.bn_momentum == pytest.approx(0.1)  # s = 10 steps/epoch: max(1 - 10/10, 0.9) = 0.9
+
+
+def test_bn_momentum_rule_in_tf_decay_convention():
+    # PyTorch momentum = 1 - max(1 - 10/s, 0.9)
+    assert bn_momentum(5) == pytest.approx(0.1)
+    assert bn_momentum(100) == pytest.approx(0.1)
+    assert bn_momentum(200) == pytest.approx(0.05)
+    assert bn_momentum(1000) == pytest.approx(0.01)
+    # Stanford Cars refit: 8,144 images / 256 -> s = 32 -> decay 0.9
+    assert finetune_grid([0.1], [0.0])[0].spec(8144, 0).bn_momentum == pytest.approx(0.1)
+    # ImageNet-size data: 1,281,167 / 256 -> s = 5,005 -> decay 1 - 10/5005
+    assert finetune_grid([0.1], [0.0])[0].spec(1_281_167, 0).bn_momentum == pytest.approx(10 / 5005)
+
+
+def test_semisup_and_linear_grids():
+    grid = semisup_grid()
+    assert sorted(p.hyper["lr"] for p in grid) == sorted([0.01, 0.02, 0.05, 0.1, 0.005] * 2)
+    assert {p.hyper["epochs"] for p in grid} == {30, 50} and all(p.batch_size == 1024 for p in grid)
+    spec = next(p for p in grid if p.hyper == {"lr": 0.05, "epochs": 30}).spec(12_811, 0)
+    assert spec.steps == 30 * math.ceil(12_811 / 1024) and spec.weight_decay == 0 and spec.bn_momentum is None
+    lin = linear_aug_grid([0.4, 0.3, 0.2, 0.1, 0.05])
+    assert [p.lr for p in lin] == pytest.approx([1.6, 1.2, 0.8, 0.4, 0.2])  # base x 1024 / 256
+    assert all(p.frozen_encoder and p.weight_decay == 0 for p in lin)
+
+
+def test_cosine_schedule_values():
+    assert cosine_lr(0.4, 0, 100) == pytest.approx(0.4)
+    assert cosine_lr(0.4, 50, 100) == pytest.approx(0.2)
+    assert cosine_lr(0.4, 100, 100) == pytest.approx(0.0)
+    assert cosine_lr(0.4, 25, 100) == pytest.approx(0.2 * (1 + math.cos(math.pi / 4)))
+
+
+# ----------------------------------------------------------------------------------------- the training loop
+
+
+def test_multilabel_loss_ignores_difficult_entries():
+    logits = torch.tensor([[0.0, 2.0, -1.0], [1.0, 0.5, 3.0]])
+    target = torch.tensor([[1, -1, 0], [0, 1, -1]])
+    # kept entries: (0,0) y=1 x=0; (0,1) y=0 x=2; (1,1) y=1 x=0.5; (1,2) y=0 x=3
+    expected = (math.log(2) + math.log(1 + math.exp(2)) + math.log(1 + math.exp(-0.5)) + math.log(1 + math.exp(3))) / 4
+    assert classification_loss(logits, target, multilabel=True).item() == pytest.approx(expected, rel=1e-6)
+    ce = classification_loss(logits[:, :2], torch.tensor([1, 0]), multilabel=False)
+    assert ce.item() == pytest.approx(float(torch.nn.functional.cross_entropy(logits[:, :2], torch.tensor([1, 0]))))
+
+
+def test_crop_flip_views_are_keyed_and_carry_no_colour_change():
+    flat = torch.full((3, 20, 24), 200, dtype=torch.uint8)
+    views = CropFlipViews([(flat, 3)] * 4, size=8, mean=MEAN, std=STD, seed=0)
+    x, y = views[5]  # epoch 1, image 1
+    assert y == 3 and x.shape == (3, 8, 8)
+    torch.testing.assert_close(x, torch.full_like(x, (200 / 255 - 0.5) / 0.25))  # only geometry changes
+    img = torch.randint(0, 256, (3, 20, 24), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    views = CropFlipViews([(img, 0)] * 4, size=8, mean=MEAN, std=STD, seed=0)
+    torch.testing.assert_close(views[5][0], views[5][0])
+    assert not torch.equal(views[5][0], views[1][0])  # another epoch, another crop
+
+
+def test_frozen_encoder_trains_only_the_head(encoder_path):
+    data = IndexedImages(build_dataset("digits", None, "train"), np.arange(64))
+    model = _classifier(encoder_path, frozen=True)
+    enc_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    head_before = model.head.weight.detach().clone()
+    train_classifier(model, data, RunSpec(lr=0.5, steps=3, batch_size=16, frozen_encoder=True), 8, MEAN, STD)
+    for k, v in model.encoder.state_dict().items():  # weights and BN running statistics untouched
+        torch.testing.assert_close(v, enc_before[k], rtol=0, atol=0)
+    assert not torch.equal(model.head.weight, head_before)
+
+
+def test_finetuning_updates_encoder_with_the_bn_rule(encoder_path):
+    data = IndexedImages(build_dataset("digits", None, "train"), np.arange(64))
+    model = _classifier(encoder_path)
+    before = model.encoder.state_dict()["conv1.weight"].clone()
+    spec = RunSpec(lr=0.1, steps=2, batch_size=16, weight_decay=1e-3, bn_momentum=0.01)
+    train_classifier(model, data, spec, 8, MEAN, STD)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(m.momentum == 0.01 for m in bns)
+    assert not torch.equal(model.encoder.state_dict()["conv1.weight"], before)
+
+
+class _FailAfter(torch.utils.data.Dataset):
+    """The real digits images; raises after ``n`` fetches (a crash in the middle of a run)."""
+
+    def __init__(self, base, n: int) -> None:
+        self.base, self.n, self.calls = base, n, 0
+        self.targets = base.targets
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i):
+        self.calls += 1
+        if self.calls > self.n:
+            raise RuntimeError("simulated crash")
+        return self.base[i]
+
+
+def test_a_crashed_run_resumes_from_its_checkpoint_to_identical_weights(encoder_path, tmp_path):
+    data = IndexedImages(build_dataset("digits", None, "train"), np.arange(48))
+    spec = RunSpec(lr=0.05, steps=6, batch_size=16, weight_decay=1e-4, bn_momentum=0.1, seed=3)
+    torch.manual_seed(0)
+    straight = train_classifier(_classifier(encoder_path), data, spec, 8, MEAN, STD)
+
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_classifier(_classifier(encoder_path), _FailAfter(data, 16 * 4 + 3), spec, 8, MEAN, STD,
+                         checkpoint=ckpt, checkpoint_every=2)
+    assert torch.load(ckpt, weights_only=True)["step"] == 4
+    resumed = train_classifier(_classifier(encoder_path), data, spec, 8, MEAN, STD, checkpoint=ckpt,
+                               checkpoint_every=2)
+    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+
+
+# ------------------------------------------------------------------------------------------------- commands
+
+
+def _common(encoder_path: Path, tmp_path: Path) -> list[str]:
+    return ["--encoder", str(encoder_path), "--dataset", "digits", "--cache-root", str(tmp_path / "cache")]
+
+
+def test_finetune_command_selects_on_validation_refits_and_resumes(encoder_path, tmp_path, capfd):
+    out = tmp_path / "ft.json"
+    argv = ["finetune", *_common(encoder_path, tmp_path), "--lrs", "0.001", "0.05", "--wds", "0", "1e-4",
+            "--steps", "4", "--batch-size", "32", "--out", str(out)]
+    assert main(argv) == 0
+    (rec,) = read_results(out)
+    assert rec["protocol"] == "finetune" and rec["metric"] == "top1" and 0 <= rec["value"] <= 100
+    assert rec["split_sizes"] == {"train": 1293, "val": 144, "test": 360, "trainval": 1437}
+    hp = rec["hyperparameters"]
+    assert len(hp["val_scores"]) == 4
+    best = max(hp["val_scores"].values())
+    first_best = next(t for t, v in hp["val_scores"].items() if v == best)  # ties: the earlier grid point
+    assert hp["selected"] == first_best
+    assert hp["run"]["weight_decay"] == pytest.approx(hp["wd"] / hp["lr"])
+    assert hp["run"]["bn_momentum"] == pytest.approx(0.1)  # 1,437 / 32 -> 45 steps/epoch: decay 0.9
+    work = tmp_path / "ft.work"
+    assert sorted(p.name for p in (work / "grid").glob("*.json")) == sorted(f"{t}.json" for t in hp["val_scores"])
+    assert not list(work.rglob("*.ckpt"))
+
+    # A rerun reuses every finished grid point and the final score; so does one that lost its final step.
+    capfd.readouterr()
+    assert main(argv) == 0
+    assert "already finished" in capfd.readouterr().err
+    assert read_results(out)[0]["value"] == rec["value"]
+    (work / "final.json").unlink()
+    (work / "grid" / f"{hp['selected']}.json").unlink()
+    assert main(argv) == 0
+    err = capfd.readouterr().err
+    assert err.count("already done") == 3 and f"point {list(hp['val_scores']).index(hp['selected']) + 1}/4" in err
+    assert read_results(out)[0]["value"] == rec["value"]  # same weights, same number
+    # Another sweep in the same work folder is refused instead of mixed in.
+    before = sorted(p.name for p in work.rglob("*"))
+    assert main(argv[:-2] + ["--steps", "5", "--out", str(out)]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert "holds another sweep (differs in: grid)" in err[-1] and len(err) == 2  # log line + one-line error
+    assert sorted(p.name for p in work.rglob("*")) == before  # nothing finished was touched
+
+
+def test_semisup_command_uses_a_saved_balanced_subset_without_validation_images(encoder_path, tmp_path):
+    out = tmp_path / "semi.json"
+    assert main(["semisup", *_common(encoder_path, tmp_path), "--fraction", "0.1", "--lrs", "0.05",
+                 "--epochs", "2", "--batch-size", "64", "--out", str(out)]) == 0
+    recs = read_results(out)
+    assert [r["metric"] for r in recs] == ["top1", "top5"] and all(r["protocol"] == "semisup" for r in recs)
+    hp = recs[0]["hyperparameters"]
+    subset_file = Path(hp["subset"])
+    train = build_dataset("digits", None, "train")
+    idx = read_subset(subset_file, train)
+    counts = np.bincount(train.targets, minlength=10)
+    assert hp["labelled_images"] == len(idx) == sum(max(1, round(0.1 * c)) for c in counts)
+    split = json.loads((tmp_path / "cache/splits/digits_train_val0.1_seed0.json").read_text())
+    assert not set(idx.tolist()) & set(split["val"])
+    assert recs[0]["split_sizes"]["train"] == len(idx) and recs[0]["split_sizes"]["val"] == 144
+    assert hp["run"]["steps"] == 2 * math.ceil(len(idx) / 64)
+    # the subset is drawn per class with the seed, excluding the hold-out
+    np.testing.assert_array_equal(idx, balanced_subset(train.targets, 0.1, 0, exclude=np.asarray(split["val"])))
+
+
+def test_linear_augmented_mode_trains_on_crops_with_a_frozen_encoder(encoder_path, tmp_path):
+    out = tmp_path / "lin.json"
+    assert main(["linear", *_common(encoder_path, tmp_path), "--mode", "augmented", "--base-lrs", "0.1", "0.05",
+                 "--epochs", "1", "--batch-size", "256", "--out", str(out)]) == 0
+    top1, top5 = read_results(out)
+    assert top1["metric"] == "top1" and top5["metric"] == "top5" and top5["value"] >= top1["value"]
+    hp = top1["hyperparameters"]
+    assert hp["mode"].startswith("augmented") and set(hp["val_scores"]) == {"base_lr0.1", "base_lr0.05"}
+    assert hp["run"]["frozen_encoder"] and hp["run"]["lr"] == pytest.approx(hp["base_lr"] * 256 / 256)
+    assert "trainval" not in top1["split_sizes"]  # the selected run itself is reported, no refit
