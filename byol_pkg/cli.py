@@ -51,14 +51,45 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolve_splits(args: argparse.Namespace) -> None:
+    """Fill in the split names: a transfer dataset of the paper gets its train / val / test splits (Table 10)
+    unless any split is given explicitly; any other dataset gets train, a hold-out of it, and test."""
+    if not hasattr(args, "val_split"):
+        return
+    from .data.transfer import TRANSFER_DATASETS
+
+    spec = TRANSFER_DATASETS.get(args.dataset.strip().lower().replace("-", "_"))
+    if spec is not None and args.train_split is None and args.val_split is None and args.test_split is None:
+        args.train_split, args.val_split, args.test_split = spec.train, spec.val, spec.test
+        logging.getLogger(__name__).info("%s: the paper's splits train=%s val=%s test=%s (refit on train+val)",
+                                         spec.display, spec.train, spec.val, spec.test)
+    args.train_split = args.train_split or "train"
+    args.test_split = args.test_split or "test"
+    if spec is not None:
+        _save_split_lists(args)
+
+
+def _save_split_lists(args: argparse.Namespace) -> None:
+    """Record which images each split of a transfer dataset holds (hold-outs included) under
+    ``<cache>/splits/<dataset>_<split>.txt``, once."""
+    from .data import build_dataset
+    from .eval.subsets import write_split_list
+
+    for split in (args.train_split, args.val_split, args.test_split):
+        path = Path(args.cache_root) / "splits" / f"{args.dataset}_{split}.txt"
+        if split and not path.is_file():
+            write_split_list(path, build_dataset(args.dataset, args.root, split))
+
+
 def _start_eval(args: argparse.Namespace):
-    """Common start of the evaluation commands: logging, CPU threads, and the encoder they evaluate."""
+    """Common start of the evaluation commands: logging, CPU threads, the splits, and the encoder they evaluate."""
     from .eval.feature_cache import EncoderRef
     from .runtime import configure_cpu_threads
 
     _setup_logging(None)
+    _resolve_splits(args)
     configure_cpu_threads(None, args.num_workers)
-    return EncoderRef(Path(args.encoder), random_init=args.random_init, seed=args.seed)
+    return EncoderRef(Path(args.encoder), random_init=args.random_init, seed=args.seed, backbone=args.backbone)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -90,7 +121,7 @@ def cmd_knn(args: argparse.Namespace) -> int:
     for k in args.k:
         value = knn_accuracy(train_x, train_y, test_x, test_y, k, args.temperature, num_classes, args.device)
         records.append(ResultRecord(
-            protocol="knn", metric="top1", value=value, dataset=args.dataset, encoder=encoder.label,
+            protocol="knn", variant=f"k={k}", metric="top1", value=value, dataset=args.dataset, encoder=encoder.label,
             encoder_sha256=encoder.sha256, method=args.method, backbone=encoder.meta["backbone"],
             split_sizes={args.train_split: int(len(train_y)), args.test_split: int(len(test_y))},
             hyperparameters={"k": k, "temperature": args.temperature}, seed=args.seed,
@@ -143,7 +174,7 @@ def cmd_linear(args: argparse.Namespace) -> int:
     hp = {"base_lr": res.best_base_lr, "base_lr_grid": list(base_lrs),
           "val_top1": {str(k): v for k, v in res.val_top1.items()}, "validation": val_note, **res.config}
     records = [ResultRecord(
-        protocol="linear", metric=metric, value=value, dataset=args.dataset, encoder=encoder.label,
+        protocol="linear", variant="cached", metric=metric, value=value, dataset=args.dataset, encoder=encoder.label,
         encoder_sha256=encoder.sha256, method=args.method, backbone=encoder.meta["backbone"],
         split_sizes={"train": res.train_size, "val": res.val_size, "test": res.test_size}, hyperparameters=hp,
         seed=args.seed, wall_s=time.perf_counter() - t0) for metric, value in (("top1", res.test_top1),
@@ -167,7 +198,6 @@ def _image_sweep(args: argparse.Namespace, encoder, protocol: str, points, data,
     """Run a hyper-parameter sweep that trains encoder + head on images (see ``eval/finetune.py``)."""
     import tempfile
 
-    from .eval.encoder import load_encoder
     from .eval.finetune import SweepSettings, run_sweep
     from .eval.supervised import Classifier
     from .metrics import METRICS
@@ -175,7 +205,7 @@ def _image_sweep(args: argparse.Namespace, encoder, protocol: str, points, data,
     meta = encoder.meta
 
     def make_model() -> Classifier:
-        model, m = load_encoder(encoder.path, random_init=encoder.random_init, seed=encoder.seed)
+        model, m = encoder.load()
         return Classifier(model, m["feature_dim"], num_classes, frozen_encoder=frozen)
 
     size = int(args.image_size or meta["image_size"])
@@ -190,7 +220,8 @@ def _image_sweep(args: argparse.Namespace, encoder, protocol: str, points, data,
                      Path(work), fingerprint, seed=args.seed, desc=protocol)
 
 
-def _sweep_records(args: argparse.Namespace, encoder, protocol: str, res, hp: dict, t0: float) -> list:
+def _sweep_records(args: argparse.Namespace, encoder, protocol: str, res, hp: dict, t0: float,
+                   variant: str = "") -> list:
     import time
 
     from .eval.results import ResultRecord
@@ -199,7 +230,8 @@ def _sweep_records(args: argparse.Namespace, encoder, protocol: str, res, hp: di
     if res.refit_size is not None:
         sizes["trainval"] = res.refit_size
     hp = {**hp, **res.best.hyper, "selected": res.best.tag, "val_scores": res.val_scores, "run": res.best_spec}
-    return [ResultRecord(protocol=protocol, metric=metric, value=value, dataset=args.dataset, encoder=encoder.label,
+    return [ResultRecord(protocol=protocol, variant=variant, metric=metric, value=value, dataset=args.dataset,
+                         encoder=encoder.label,
                          encoder_sha256=encoder.sha256, method=args.method, backbone=encoder.meta["backbone"],
                          split_sizes=sizes, hyperparameters=hp, seed=args.seed, wall_s=time.perf_counter() - t0)
             for metric, value in res.test_scores.items()]
@@ -222,7 +254,7 @@ def _linear_augmented(args: argparse.Namespace) -> int:
           "base_lr_grid": [p.hyper["base_lr"] for p in points], "batch_size": args.batch_size,
           "optimizer": "SGD nesterov momentum 0.9", "weight_decay": 0.0, "schedule": "cosine, no warm-up",
           "lr_scaling": "base x batch/256"}
-    records = _sweep_records(args, encoder, "linear", res, hp, t0)
+    records = _sweep_records(args, encoder, "linear", res, hp, t0, variant="augmented")
     print(f"linear eval (augmented) {encoder.label} on {args.dataset}: top-1 {res.test_scores['top1']:.2f}% "
           f"top-5 {res.test_scores['top5']:.2f}% ({res.best.tag} chosen on validation)")
     if args.out:
@@ -300,7 +332,8 @@ def cmd_semisup(args: argparse.Namespace) -> int:
           "epochs_grid": list(args.epochs), "batch_size": args.batch_size, "weight_decay": 0.0,
           "optimizer": "SGD nesterov momentum 0.9", "schedule": "cosine, no warm-up",
           "augmentation": "random resized crop + flip", "bn": "train mode"}
-    records = _sweep_records(args, encoder, "semisup", res, hp, t0)
+    variant = Path(args.subset).stem if args.subset else f"{100 * args.fraction:g}%"
+    records = _sweep_records(args, encoder, "semisup", res, hp, t0, variant=variant)
     print(f"semi-supervised ({len(idx)} labelled images) {encoder.label} on {args.dataset}: "
           f"top-1 {res.test_scores['top1']:.2f}% top-5 {res.test_scores['top5']:.2f}% ({res.best.tag})")
     if args.out:
@@ -309,11 +342,13 @@ def cmd_semisup(args: argparse.Namespace) -> int:
 
 
 def _add_split_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--val-split", default=None, help="official validation split (default: held out of train)")
+    p.add_argument("--train-split", default=None,
+                   help="default: the paper's split of a transfer dataset (see byol_pkg.data.transfer), else train")
+    p.add_argument("--val-split", default=None,
+                   help="validation split (default: the paper's for a transfer dataset, else held out of train)")
     p.add_argument("--val-size", type=float, default=0.1, help="hold-out size: fraction (<1) or count")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the validation hold-out")
-    p.add_argument("--test-split", default="test")
+    p.add_argument("--test-split", default=None, help="default: test")
     p.add_argument("--out", type=Path, default=None, help="result file (JSON list of records)")
 
 
@@ -329,16 +364,18 @@ def cmd_transfer_linear(args: argparse.Namespace) -> int:
 
     (train_x, train_y), (val_x, val_y), (test_x, test_y), val_note = _train_val_test(args, encoder)
     metric = args.metric or metric_for_dataset(args.dataset)
-    num_classes = int(max(train_y.max(), val_y.max(), test_y.max()) + 1)
+    multilabel = train_y.ndim == 2  # VOC2007: [N, C] labels in {1, -1, 0}
+    num_classes = int(train_y.shape[1]) if multilabel else int(max(train_y.max(), val_y.max(), test_y.max()) + 1)
     res = sweep_logreg((train_x, train_y), (val_x, val_y), (test_x, test_y), METRICS[metric], num_classes,
-                       device=args.device)
+                       device=args.device, multilabel=multilabel)
     record = ResultRecord(
         protocol="transfer_linear", metric=metric, value=res.test_score, dataset=args.dataset,
         encoder=encoder.label, encoder_sha256=encoder.sha256, method=args.method, backbone=encoder.meta["backbone"],
         split_sizes={"train": res.train_size, "val": res.val_size, "test": res.test_size},
         hyperparameters={"lambda": res.best_lambda, "lambda_grid": "logspace(-6, 5, 45)",
                          "val_scores": res.val_scores, "validation": val_note, "refit": "train+val",
-                         "objective": "sum of cross-entropies + lambda/2 ||W||^2 (scikit-learn C = 1/lambda)",
+                         "objective": ("sum of per-class binary cross-entropies (difficult entries ignored)"
+                                       if multilabel else "sum of cross-entropies") + " + lambda/2 ||W||^2 (C = 1/lambda)",
                          "features": "standardised with the fitting split's mean/std"},
         seed=args.seed, wall_s=time.perf_counter() - t0)
     print(f"transfer linear {encoder.label} on {args.dataset}: {metric} {res.test_score:.2f}% "
@@ -375,6 +412,9 @@ def _add_training_args(p: argparse.ArgumentParser) -> None:
 
 def _add_encoder_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", required=True, help="encoder.pt written by byol pretrain (encoder.json beside it)")
+    p.add_argument("--backbone", default=None,
+                   help="the encoder file is an external state dict of this torchvision/timm architecture "
+                        "(e.g. resnet50, timm:resnet50; ImageNet statistics, --image-size default 224)")
     p.add_argument("--random-init", action="store_true", help="a seeded random init of the encoder's architecture")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", default="byol", help="method name written into the result records")
@@ -384,6 +424,21 @@ def _add_encoder_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, default=None, help="resize+crop side (default: the encoder's)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--num-workers", type=int, default=0)
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from .eval.results import results_frame, summary_table
+
+    frame = results_frame(args.files)
+    if frame.empty:
+        print("no result records")
+        return 0
+    if args.csv:
+        from .io import atomic_write_text
+
+        atomic_write_text(args.csv, frame.to_csv(index=False))
+    print(summary_table(frame, args.by).to_markdown() if args.markdown else summary_table(frame, args.by).to_string())
+    return 0
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -488,6 +543,13 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--out", type=Path, required=True, help="the subset file list to write")
     sb.set_defaults(func=cmd_subset)
 
+    r = sub.add_parser("results", help="collect result files into one table (value per protocol/dataset/metric)")
+    r.add_argument("files", nargs="+", type=Path, help="result JSON files written by the evaluation commands")
+    r.add_argument("--by", default="method", help="column of the table (method, encoder, seed, ...)")
+    r.add_argument("--csv", type=Path, default=None, help="also write every record as one tidy CSV")
+    r.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    r.set_defaults(func=cmd_results)
+
     c = sub.add_parser("config", help="print the fully resolved config (defaults + file + --set)")
     c.add_argument("--config", default=None, help="YAML file or preset name (omit for the defaults)")
     c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -499,13 +561,14 @@ def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; known errors become one line on stderr and exit code 2."""
     from .config import ConfigError
     from .data import DatasetNotFoundError
+    from .eval.encoder import EncoderLoadError
     from .eval.finetune import SweepStateError
     from .train.checkpoint import CheckpointError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DatasetNotFoundError, CheckpointError, SweepStateError) as err:
+    except (ConfigError, DatasetNotFoundError, CheckpointError, SweepStateError, EncoderLoadError) as err:
         print(f"byol {args.command}: error: {err}", file=sys.stderr)
         return 2
 

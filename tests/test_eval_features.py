@@ -115,3 +115,75 @@ def test_transfer_linear_command(encoder_path, tmp_path):
     assert hp["lambda"] == pytest.approx(np.logspace(-6, 5, 45)[max(best)])  # best on validation; ties -> larger
     assert 50 < rec["value"] <= 100
     assert (tmp_path / "c/splits/digits_train_val0.1_seed0.json").is_file()
+
+
+def test_transfer_datasets_default_to_the_papers_splits():
+    from byol_pkg.cli import _resolve_splits, build_parser
+
+    def resolved(*argv):
+        args = build_parser().parse_args(["transfer-linear", "--encoder", "e.pt", *argv])
+        _resolve_splits(args)
+        return args.train_split, args.val_split, args.test_split
+
+    assert resolved("--dataset", "cifar100") == ("transfer_train", "transfer_val", "test")
+    assert resolved("--dataset", "fgvc-aircraft") == ("train", "val", "test")
+    assert resolved("--dataset", "cifar100", "--val-split", "x") == ("train", "x", "test")  # explicit wins
+    assert resolved("--dataset", "digits") == ("train", None, "test")  # not a transfer dataset: hold-out
+
+
+def test_results_command_collects_records_into_one_table(encoder_path, tmp_path, capsys):
+    outs = []
+    for flags, name in (([], "a.json"), (["--random-init", "--method", "random-init"], "b.json")):
+        outs.append(tmp_path / name)
+        assert main(["knn", "--encoder", str(encoder_path), "--dataset", "digits", "--k", "5",
+                     "--cache-root", str(tmp_path / "c"), "--out", str(outs[-1]), *flags]) == 0
+    capsys.readouterr()
+    assert main(["results", *map(str, outs), "--csv", str(tmp_path / "all.csv"), "--markdown"]) == 0
+    table = capsys.readouterr().out
+    header = table.splitlines()[0]
+    assert "byol" in header and "random-init" in header and "knn" in table
+    import pandas as pd
+
+    frame = pd.read_csv(tmp_path / "all.csv")
+    assert len(frame) == 2 and set(frame["method"]) == {"byol", "random-init"}
+    by_method = dict(zip(frame["method"], frame["value"]))
+    assert f"{by_method['byol']:.2f}" in table and f"{by_method['random-init']:.2f}" in table
+
+
+def test_external_torchvision_and_timm_state_dicts(tmp_path, capsys):
+    """A torchvision checkpoint (with its fc head, wrapped, DataParallel prefixes) and a timm state dict are
+    evaluated as encoders: features equal the architecture's own forward without the head."""
+    import timm
+    import torchvision
+
+    from byol_pkg.augment import IMAGENET_MEAN, IMAGENET_STD
+
+    torch.manual_seed(0)
+    tv = torchvision.models.resnet18(num_classes=7)
+    ckpt = tmp_path / "tv.pth"
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in tv.state_dict().items()}}, ckpt)
+    tm = timm.create_model("resnet10t", num_classes=5)
+    tm_ckpt = tmp_path / "timm.pth"
+    torch.save(tm.state_dict(), tm_ckpt)
+
+    data = build_dataset("digits", None, "test")
+    transform = EvalTransform(32, resize=32, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    for path, backbone, net in ((ckpt, "resnet18", tv), (tm_ckpt, "timm:resnet10t", tm)):
+        cache = tmp_path / f"c-{path.stem}"
+        assert main(["extract", "--encoder", str(path), "--backbone", backbone, "--image-size", "32",
+                     "--dataset", "digits", "--splits", "test", "--cache-root", str(cache)]) == 0
+        (folder,) = [p.parent for p in cache.rglob("meta.json")]
+        feats, _ = load_features(folder)
+        net.reset_classifier(0) if hasattr(net, "reset_classifier") else setattr(net, "fc", torch.nn.Identity())
+        expected, _ = extract_features(net, torch.utils.data.Subset(data, range(len(data))), transform)
+        np.testing.assert_allclose(feats, expected, rtol=1e-4, atol=1e-5)
+
+    # wrong architecture, or no encoder.json without --backbone: one line naming the file
+    capsys.readouterr()
+    assert main(["extract", "--encoder", str(ckpt), "--backbone", "resnet50", "--dataset", "digits",
+                 "--splits", "test", "--cache-root", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(ckpt) in err and "does not fit the architecture" in err
+    assert main(["extract", "--encoder", str(ckpt), "--dataset", "digits", "--cache-root", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "tv.json: missing" in err and "--backbone" in err

@@ -50,13 +50,15 @@ class ImageDataset(Dataset):
         """Return image ``index`` as a uint8 tensor ``[C, H, W]``."""
         raise NotImplementedError
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int | torch.Tensor]:
         n = len(self)
         index = int(index)
         if index < 0:
             index += n
         if not 0 <= index < n:
             raise IndexError(f"index {index} out of range for {self.name}/{self.split} of length {n}")
+        if self.targets.ndim == 2:  # multi-label (VOC2007): the int64 row [C] as a tensor
+            return self.load_image(index), torch.from_numpy(self.targets[index])
         return self.load_image(index), int(self.targets[index])
 
     def __repr__(self) -> str:

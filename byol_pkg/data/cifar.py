@@ -3,6 +3,12 @@
 ``<root>/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}`` and
 ``<root>/cifar-100-python/{train, test, meta}``. Each pickle holds ``data``: uint8
 ``[N, 3072]`` (R, G, B planes of 32x32, row-major) and ``labels`` / ``fine_labels``.
+
+Splits: ``train`` (all 50,000) and ``test`` (10,000) as the creators ship them, plus the transfer-protocol
+splits of the BYOL paper (Table 10, spec §6.5): ``transfer_val`` = a class-stratified hold-out of the train
+split with seed 0 (CIFAR-10: 5,000; CIFAR-100: 5,067; per-class counts by largest remainder, see
+:func:`byol_pkg.data.holdout.stratified_holdout`; a train file of another size keeps the fraction), and
+``transfer_train`` = the rest (45,000 / 44,933). Refit on ``train``, report on ``test``.
 """
 
 from __future__ import annotations
@@ -16,7 +22,13 @@ import numpy as np
 
 from .base import ArrayImageDataset
 from .errors import DatasetFormatError, DatasetNotFoundError
+from .holdout import SEED, scaled_count, stratified_holdout
 from .registry import register_dataset
+
+#: Transfer hold-out sizes of the paper (Table 10): validation images held out of the 50,000 train images.
+TRANSFER_VAL = {"cifar10": 5000, "cifar100": 5067}
+TRAIN_SIZE = 50000
+SPLITS = ("train", "test", "transfer_train", "transfer_val")
 
 
 @dataclass(frozen=True)
@@ -143,17 +155,38 @@ def load_cifar(
     )
 
 
-@register_dataset("cifar10", splits=("train", "test"))
+def transfer_holdout(spec: CifarSpec, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(transfer_train, transfer_val)`` indices into the train split (stratified, seed 0)."""
+    return stratified_holdout(labels, scaled_count(len(labels), TRANSFER_VAL[spec.name], TRAIN_SIZE), SEED)
+
+
+def load_split(
+    spec: CifarSpec, root: Path | None, split: str, download: bool, max_samples: int | None
+) -> ArrayImageDataset:
+    """``train`` / ``test`` as shipped, or a transfer split held out of ``train``."""
+    if split not in ("transfer_train", "transfer_val"):
+        return load_cifar(spec, root, split, download, max_samples)
+    full = load_cifar(spec, root, "train", download, None)
+    train_idx, val_idx = transfer_holdout(spec, full.targets)
+    idx = train_idx if split == "transfer_train" else val_idx
+    ds = ArrayImageDataset(spec.name, split, full.images[idx], full.targets[idx], spec.num_classes,
+                           full.classes, max_samples)
+    ds.source_indices, ds.source_split = idx[: len(ds)], "train"  # saved as the split's index file
+    ds.split_rule = f"class-stratified hold-out of {len(val_idx)} train images, seed {SEED}"
+    return ds
+
+
+@register_dataset("cifar10", splits=SPLITS)
 def build_cifar10(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ArrayImageDataset:
-    """CIFAR-10, 3x32x32, 10 classes (50,000 train / 10,000 test)."""
-    return load_cifar(CIFAR10, root, split, download, max_samples)
+    """CIFAR-10, 3x32x32, 10 classes (50,000 train / 10,000 test; transfer 45,000 / 5,000 of train)."""
+    return load_split(CIFAR10, root, split, download, max_samples)
 
 
-@register_dataset("cifar100", splits=("train", "test"))
+@register_dataset("cifar100", splits=SPLITS)
 def build_cifar100(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ArrayImageDataset:
-    """CIFAR-100 with its 100 fine labels, 3x32x32 (50,000 train / 10,000 test)."""
-    return load_cifar(CIFAR100, root, split, download, max_samples)
+    """CIFAR-100 with its 100 fine labels, 3x32x32 (50,000 train / 10,000 test; transfer 44,933 / 5,067)."""
+    return load_split(CIFAR100, root, split, download, max_samples)

@@ -38,10 +38,15 @@ class EncoderRef:
     path: Path
     random_init: bool = False
     seed: int = 0
+    backbone: str | None = None  # set for an external torchvision/timm state dict (no encoder.json)
 
     @cached_property
     def meta(self) -> dict:
-        return read_encoder_meta(self.path)
+        return read_encoder_meta(self.path, self.backbone)
+
+    def load(self):
+        """``(model, meta)``: the encoder in eval mode, and its description incl. ``feature_dim``."""
+        return load_encoder(self.path, random_init=self.random_init, seed=self.seed, backbone=self.backbone)
 
     @cached_property
     def sha256(self) -> str:
@@ -89,7 +94,7 @@ def cached_features(encoder: EncoderRef, dataset: str, root: str, split: str, ca
         feats, labels = load_features(folder)
         return feats, labels, folder
     t0 = time.perf_counter()
-    model, _ = load_encoder(encoder.path, random_init=encoder.random_init, seed=encoder.seed)
+    model, _ = encoder.load()
     data = build_dataset(dataset, root, split)
     feats, labels = extract_features(model, data, encoder_eval_transform(meta, size), batch_size=batch_size, device=device,
                                      num_workers=num_workers)

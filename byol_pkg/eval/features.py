@@ -7,6 +7,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..progress import StepProgress
+
 
 class _Transformed(Dataset):
     def __init__(self, base: Dataset, transform) -> None:
@@ -26,8 +28,14 @@ def extract_features(encoder: nn.Module, dataset: Dataset, transform, batch_size
     """``(features [N, D] float32, labels [N] int64)`` of ``dataset`` through the frozen ``encoder``."""
     encoder = encoder.to(device).eval()
     loader = DataLoader(_Transformed(dataset, transform), batch_size=batch_size, num_workers=num_workers)
+    progress = StepProgress(f"features {getattr(dataset, 'name', '')}/{getattr(dataset, 'split', '')}",
+                            len(dataset), every=20 * batch_size, unit="image")  # type: ignore[arg-type]
     feats, labels = [], []
+    done = 0
     for x, y in loader:
         feats.append(encoder(x.to(device)).float().cpu())
         labels.append(torch.as_tensor(y))
+        done += len(x)
+        progress.update(done)
+    progress.close()
     return torch.cat(feats).numpy(), torch.cat(labels).numpy().astype(np.int64)

@@ -185,7 +185,17 @@ def _select(val_scores: Sequence[float], lambdas: Sequence[float]) -> int:
     return max(tied, key=lambda i: lambdas[i])
 
 
-def sweep_logreg(train: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLike, ArrayLike],
+def sweep_logreg(*args, **kwargs) -> SweepResult:
+    """:func:`sweep_path` with subnormal floats flushed to zero on the CPU: constant feature dimensions
+    (standardised to 0) drove L-BFGS into subnormals at small λ, one fit taking 1.7 s instead of 0.03 s."""
+    torch.set_flush_denormal(True)
+    try:
+        return sweep_path(*args, **kwargs)
+    finally:
+        torch.set_flush_denormal(False)  # PyTorch's default
+
+
+def sweep_path(train: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLike, ArrayLike],
                  test: tuple[ArrayLike, ArrayLike], metric: Metric, num_classes: int,
                  lambdas: Sequence[float] | np.ndarray = LAMBDAS, device: str | torch.device = "cpu",
                  multilabel: bool = False, standardize: bool = True, max_iter: int = 1000, tol: float = 1e-6,

@@ -25,6 +25,7 @@ class ResultRecord:
     encoder: str  # path of the encoder state dict, or "random-init"
     encoder_sha256: str
     method: str = "byol"
+    variant: str = ""  # what distinguishes records of one protocol: "k=20", "cached", "1%", ...
     backbone: str = ""
     split_sizes: dict[str, int] = dataclasses.field(default_factory=dict)
     hyperparameters: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -56,3 +57,23 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a JSON list of result records")
     return data
+
+
+def results_frame(paths: list[str | Path]):
+    """All records of the given result files as one pandas DataFrame (one row per record, ``source`` = file)."""
+    import pandas as pd
+
+    rows = []
+    for path in paths:
+        for rec in read_results(path):
+            rows.append({**rec, "source": str(path)})
+    return pd.DataFrame(rows)
+
+
+def summary_table(frame, by: str = "encoder"):
+    """Pivot of ``value``: one row per (protocol, variant, dataset, metric), one column per ``by`` (mean over
+    seeds)."""
+    frame = frame.assign(variant=frame["variant"].fillna("") if "variant" in frame else "")
+    table = frame.pivot_table(index=["protocol", "variant", "dataset", "metric"], columns=by, values="value",
+                              aggfunc="mean")
+    return table.round(2)

@@ -41,11 +41,12 @@ def balanced_subset(labels: np.ndarray, fraction: float, seed: int = 0,
 
 
 def _entries(dataset) -> list[str] | None:
-    """File paths relative to the split folder for ImageFolder datasets (None for in-memory datasets)."""
-    split_dir = getattr(dataset, "split_dir", None)
-    if split_dir is None:
+    """File paths relative to the split folder (ImageFolder) or the dataset folder (transfer datasets); None
+    for in-memory datasets, whose entries are indices."""
+    folder = getattr(dataset, "split_dir", None) or getattr(dataset, "base_dir", None)
+    if folder is None or not hasattr(dataset, "paths"):
         return None
-    return [os.path.relpath(p, split_dir) for p in dataset.paths]
+    return [os.path.relpath(p, folder) for p in dataset.paths]
 
 
 def write_subset(path: str | Path, dataset, indices: np.ndarray, **header) -> Path:
@@ -55,6 +56,19 @@ def write_subset(path: str | Path, dataset, indices: np.ndarray, **header) -> Pa
                                           "count": len(indices)}.items()]
     lines += [names[i] if names is not None else str(int(i)) for i in indices]
     return atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def write_split_list(path: str | Path, dataset) -> Path:
+    """Save which images make up a split (a held-out validation split, say) as a file list: relative paths, or
+    for in-memory data the indices into the split it was drawn from (``source_indices``) or into itself."""
+    source = getattr(dataset, "source_indices", None)
+    header = {"rule": getattr(dataset, "split_rule", "as shipped")}
+    if source is not None and _entries(dataset) is None:
+        header["entries"] = f"indices into the '{getattr(dataset, 'source_split', 'train')}' split"
+        lines = [f"# {k}: {v}" for k, v in {"dataset": dataset.name, "split": dataset.split, **header,
+                                              "count": len(source)}.items()]
+        return atomic_write_text(path, "\n".join(lines + [str(int(i)) for i in source]) + "\n")
+    return write_subset(path, dataset, np.arange(len(dataset)), **header)
 
 
 def read_subset(path: str | Path, dataset) -> np.ndarray:

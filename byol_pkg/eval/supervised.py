@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..augment import EvalTransform, ViewParams, ViewTransform
 from ..io import atomic_torch_save
+from ..progress import StepProgress
 from ..train.stream import StreamBatchSampler, augmentation_seed
 
 log = logging.getLogger(__name__)
@@ -171,31 +171,6 @@ def classification_loss(logits: torch.Tensor, target: torch.Tensor, multilabel: 
     return (per_entry * mask).sum() / mask.sum().clamp_min(1.0)
 
 
-class _Progress:
-    """tqdm on a terminal, a log line every ``every`` steps otherwise."""
-
-    def __init__(self, desc: str, total: int, initial: int, every: int) -> None:
-        self.bar = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, leave=False)
-        self.desc, self.total, self.every, self.t0, self.start = desc, total, every, time.perf_counter(), initial
-
-    def update(self, step: int, loss: float) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(loss=f"{loss:.4f}")
-        elif step % self.every == 0 or step == self.total:
-            rate = (step - self.start) / max(time.perf_counter() - self.t0, 1e-9)
-            eta = (self.total - step) / rate if rate > 0 else float("nan")
-            log.info("%s: step %d/%d loss %.4f (%.1f steps/s, eta %.0fs)", self.desc, step, self.total, loss, rate, eta)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def train_classifier(model: Classifier, data: Dataset, spec: RunSpec, image_size: int, mean: Sequence[float],
                      std: Sequence[float], multilabel: bool = False, device: str | torch.device = "cpu",
                      checkpoint: Path | None = None, checkpoint_every: int = 500, num_workers: int = 0,
@@ -224,7 +199,7 @@ def train_classifier(model: Classifier, data: Dataset, spec: RunSpec, image_size
     loader = DataLoader(views, batch_sampler=sampler, num_workers=num_workers,
                         persistent_workers=False, pin_memory=str(device).startswith("cuda"))
     autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    progress = _Progress(desc, spec.steps, start, log_every)
+    progress = StepProgress(desc, spec.steps, start, log_every)
     model.train()
     step = start
     for x, y in loader:
@@ -240,7 +215,7 @@ def train_classifier(model: Classifier, data: Dataset, spec: RunSpec, image_size
         loss.backward()
         opt.step()
         step += 1
-        progress.update(step, float(loss.detach()))
+        progress.update(step, f"loss {float(loss.detach()):.4f}")
         if checkpoint is not None and step < spec.steps and step % checkpoint_every == 0:
             atomic_torch_save(checkpoint, {"step": step, "model": model.state_dict(),
                                            "optimizer": opt.state_dict(), "spec": spec.describe()})
