@@ -65,8 +65,7 @@ def _resolve_splits(args: argparse.Namespace) -> None:
                                          spec.display, spec.train, spec.val, spec.test)
     args.train_split = args.train_split or "train"
     args.test_split = args.test_split or "test"
-    if spec is not None:
-        _save_split_lists(args)
+    args.paper_splits = spec is not None
 
 
 def _save_split_lists(args: argparse.Namespace) -> None:
@@ -88,6 +87,8 @@ def _start_eval(args: argparse.Namespace):
 
     _setup_logging(None)
     _resolve_splits(args)
+    if getattr(args, "paper_splits", False):
+        _save_split_lists(args)
     configure_cpu_threads(None, args.num_workers)
     return EncoderRef(Path(args.encoder), random_init=args.random_init, seed=args.seed, backbone=args.backbone)
 
@@ -108,7 +109,7 @@ def cmd_knn(args: argparse.Namespace) -> int:
 
     from .eval.feature_cache import cached_features
     from .eval.knn import knn_accuracy
-    from .eval.results import ResultRecord, write_results
+    from .eval.results import ResultRecord
 
     encoder = _start_eval(args)
     t0 = time.perf_counter()
@@ -126,10 +127,8 @@ def cmd_knn(args: argparse.Namespace) -> int:
             split_sizes={args.train_split: int(len(train_y)), args.test_split: int(len(test_y))},
             hyperparameters={"k": k, "temperature": args.temperature}, seed=args.seed,
             wall_s=time.perf_counter() - t0))
-        print(f"kNN (k={k}, T={args.temperature}) {encoder.label} on {args.dataset}: top-1 {value:.2f}%")
-    if args.out:
-        write_results(args.out, records)
-    return 0
+    scores = ", ".join(f"k={r.hyperparameters['k']} top-1 {r.value:.2f}%" for r in records)
+    return _emit(args, records, f"kNN (T={args.temperature}) {encoder.label} on {args.dataset}: {scores}")
 
 
 def _train_val_test(args: argparse.Namespace, encoder):
@@ -160,7 +159,7 @@ def cmd_linear(args: argparse.Namespace) -> int:
     import time
 
     from .eval.linear import LINEAR_BASE_LRS, linear_eval
-    from .eval.results import ResultRecord, write_results
+    from .eval.results import ResultRecord
 
     if args.mode == "augmented":
         return _linear_augmented(args)
@@ -179,11 +178,9 @@ def cmd_linear(args: argparse.Namespace) -> int:
         split_sizes={"train": res.train_size, "val": res.val_size, "test": res.test_size}, hyperparameters=hp,
         seed=args.seed, wall_s=time.perf_counter() - t0) for metric, value in (("top1", res.test_top1),
                                                                               ("top5", res.test_top5))]
-    print(f"linear eval (cached features) {encoder.label} on {args.dataset}: top-1 {res.test_top1:.2f}% "
-          f"top-5 {res.test_top5:.2f}% (base lr {res.best_base_lr} chosen on validation)")
-    if args.out:
-        write_results(args.out, records)
-    return 0
+    return _emit(args, records, f"linear eval (cached features) {encoder.label} on {args.dataset}: "
+                 f"top-1 {res.test_top1:.2f}% top-5 {res.test_top5:.2f}% "
+                 f"(base lr {res.best_base_lr} chosen on validation)")
 
 
 def _image_splits(args: argparse.Namespace):
@@ -231,9 +228,8 @@ def _sweep_records(args: argparse.Namespace, encoder, protocol: str, res, hp: di
         sizes["trainval"] = res.refit_size
     hp = {**hp, **res.best.hyper, "selected": res.best.tag, "val_scores": res.val_scores, "run": res.best_spec}
     return [ResultRecord(protocol=protocol, variant=variant, metric=metric, value=value, dataset=args.dataset,
-                         encoder=encoder.label,
-                         encoder_sha256=encoder.sha256, method=args.method, backbone=encoder.meta["backbone"],
-                         split_sizes=sizes, hyperparameters=hp, seed=args.seed, wall_s=time.perf_counter() - t0)
+                         encoder=encoder.label, encoder_sha256=encoder.sha256, method=args.method,
+                         backbone=encoder.meta["backbone"], split_sizes=sizes, hyperparameters=hp, seed=args.seed, wall_s=time.perf_counter() - t0)
             for metric, value in res.test_scores.items()]
 
 
@@ -242,7 +238,6 @@ def _linear_augmented(args: argparse.Namespace) -> int:
 
     from .eval.finetune import SweepData, linear_aug_grid
     from .eval.linear import LINEAR_BASE_LRS
-    from .eval.results import write_results
 
     encoder = _start_eval(args)
     t0 = time.perf_counter()
@@ -255,18 +250,15 @@ def _linear_augmented(args: argparse.Namespace) -> int:
           "optimizer": "SGD nesterov momentum 0.9", "weight_decay": 0.0, "schedule": "cosine, no warm-up",
           "lr_scaling": "base x batch/256"}
     records = _sweep_records(args, encoder, "linear", res, hp, t0, variant="augmented")
-    print(f"linear eval (augmented) {encoder.label} on {args.dataset}: top-1 {res.test_scores['top1']:.2f}% "
-          f"top-5 {res.test_scores['top5']:.2f}% ({res.best.tag} chosen on validation)")
-    if args.out:
-        write_results(args.out, records)
-    return 0
+    return _emit(args, records, f"linear eval (augmented) {encoder.label} on {args.dataset}: "
+                 f"top-1 {res.test_scores['top1']:.2f}% top-5 {res.test_scores['top5']:.2f}% "
+                 f"({res.best.tag} chosen on validation)")
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     import time
 
     from .eval.finetune import SweepData, finetune_grid
-    from .eval.results import write_results
     from .metrics import metric_for_dataset
 
     encoder = _start_eval(args)
@@ -281,11 +273,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
           "schedule": "cosine, no warm-up", "weight_decay_rule": "torch weight_decay = wd / lr",
           "bn_momentum_rule": "TF decay max(1 - 10/steps_per_epoch, 0.9)", "augmentation": "random resized crop + flip"}
     records = _sweep_records(args, encoder, "finetune", res, hp, t0)
-    print(f"fine-tuned {encoder.label} on {args.dataset}: {metric} {res.test_scores[metric]:.2f}% "
-          f"({res.best.tag} chosen on validation, refit on train+val)")
-    if args.out:
-        write_results(args.out, records)
-    return 0
+    return _emit(args, records, f"fine-tuned {encoder.label} on {args.dataset}: {metric} "
+                 f"{res.test_scores[metric]:.2f}% ({res.best.tag} chosen on validation, refit on train+val)")
 
 
 def _semisup_subset(args: argparse.Namespace, sp):
@@ -316,7 +305,6 @@ def cmd_semisup(args: argparse.Namespace) -> int:
     import time
 
     from .eval.finetune import SweepData, semisup_grid
-    from .eval.results import write_results
     from .eval.supervised import IndexedImages
 
     encoder = _start_eval(args)
@@ -334,8 +322,16 @@ def cmd_semisup(args: argparse.Namespace) -> int:
           "augmentation": "random resized crop + flip", "bn": "train mode"}
     variant = Path(args.subset).stem if args.subset else f"{100 * args.fraction:g}%"
     records = _sweep_records(args, encoder, "semisup", res, hp, t0, variant=variant)
-    print(f"semi-supervised ({len(idx)} labelled images) {encoder.label} on {args.dataset}: "
-          f"top-1 {res.test_scores['top1']:.2f}% top-5 {res.test_scores['top5']:.2f}% ({res.best.tag})")
+    return _emit(args, records, f"semi-supervised ({len(idx)} labelled images) {encoder.label} on {args.dataset}: "
+                 f"top-1 {res.test_scores['top1']:.2f}% top-5 {res.test_scores['top5']:.2f}% ({res.best.tag})")
+
+
+def _emit(args: argparse.Namespace, records: list, line: str) -> int:
+    """Print the command's one-line summary and write its result records to ``--out`` (atomically)."""
+    from .eval.results import write_results
+
+
+    print(line)
     if args.out:
         write_results(args.out, records)
     return 0
@@ -356,7 +352,7 @@ def cmd_transfer_linear(args: argparse.Namespace) -> int:
     import time
 
     from .eval.logreg import sweep_logreg
-    from .eval.results import ResultRecord, write_results
+    from .eval.results import ResultRecord
     from .metrics import METRICS, metric_for_dataset
 
     encoder = _start_eval(args)
@@ -375,14 +371,12 @@ def cmd_transfer_linear(args: argparse.Namespace) -> int:
         hyperparameters={"lambda": res.best_lambda, "lambda_grid": "logspace(-6, 5, 45)",
                          "val_scores": res.val_scores, "validation": val_note, "refit": "train+val",
                          "objective": ("sum of per-class binary cross-entropies (difficult entries ignored)"
-                                       if multilabel else "sum of cross-entropies") + " + lambda/2 ||W||^2 (C = 1/lambda)",
+                                       if multilabel else "sum of cross-entropies")
+                                      + " + lambda/2 ||W||^2 (C = 1/lambda)",
                          "features": "standardised with the fitting split's mean/std"},
         seed=args.seed, wall_s=time.perf_counter() - t0)
-    print(f"transfer linear {encoder.label} on {args.dataset}: {metric} {res.test_score:.2f}% "
+    return _emit(args, [record], f"transfer linear {encoder.label} on {args.dataset}: {metric} {res.test_score:.2f}% "
           f"(lambda {res.best_lambda:.3g} chosen on validation, refit on train+val)")
-    if args.out:
-        write_results(args.out, [record])
-    return 0
 
 
 def cmd_subset(args: argparse.Namespace) -> int:

@@ -12,3 +12,18 @@ def _one_thread(monkeypatch):
     torch.set_num_threads(1)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the CLI's configure_cpu_threads honours it
     yield
+
+
+@pytest.fixture(scope="session")
+def encoder_path(tmp_path_factory):
+    """A small encoder (resnet_small, CIFAR stem, 8 px) saved exactly as byol pretrain saves it
+    (encoder.pt + encoder.json)."""
+    from byol_pkg.config import load_config
+    from byol_pkg.models import build_byol
+    from byol_pkg.train.pretrain import export_encoder
+
+    out = tmp_path_factory.mktemp("enc")
+    cfg = load_config(None, ["model.backbone=resnet_small", "model.cifar_stem=true", "augment.image_size=8"])
+    torch.manual_seed(1)
+    online, _ = build_byol("resnet_small", cifar_stem=True, proj_hidden=16, proj_out=8, pred_hidden=16)
+    return export_encoder(out, online, cfg, step=0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,25 +10,14 @@ import torch
 
 from byol_pkg.augment import EvalTransform
 from byol_pkg.cli import main
-from byol_pkg.config import load_config
 from byol_pkg.data import build_dataset
 from byol_pkg.eval.encoder import load_encoder
 from byol_pkg.eval.feature_cache import EncoderRef, cached_features, load_features
 from byol_pkg.eval.features import extract_features
 from byol_pkg.eval.knn import knn_accuracy, knn_predict
 from byol_pkg.eval.results import read_results
-from byol_pkg.models import build_byol
-from byol_pkg.train.pretrain import export_encoder
 
 
-@pytest.fixture(scope="module")
-def encoder_path(tmp_path_factory) -> Path:
-    """A small encoder saved exactly as byol pretrain saves it (encoder.pt + encoder.json)."""
-    out = tmp_path_factory.mktemp("enc")
-    cfg = load_config(None, ["model.backbone=resnet_small", "model.cifar_stem=true", "augment.image_size=8"])
-    torch.manual_seed(1)
-    online, _ = build_byol("resnet_small", cifar_stem=True, proj_hidden=16, proj_out=8, pred_hidden=16)
-    return export_encoder(out, online, cfg, step=0)
 
 
 def test_cache_layout_is_plain_numpy_and_reused(encoder_path, tmp_path):
@@ -80,7 +68,7 @@ def test_knn_command_writes_tidy_records(encoder_path, tmp_path, capsys):
         assert r["protocol"] == "knn" and r["metric"] == "top1" and r["dataset"] == "digits"
         assert r["split_sizes"] == {"train": 1437, "test": 360} and 10 < r["value"] <= 100
         assert r["encoder"] == str(encoder_path) and len(r["encoder_sha256"]) == 64 and r["wall_s"] > 0
-    assert "kNN (k=20" in capsys.readouterr().out
+    assert "kNN (T=0.07)" in (line := capsys.readouterr().out) and "k=20 top-1" in line and "k=200 top-1" in line
     train_x, train_y = load_features(next((tmp_path / "c").glob("*/digits/train")))
     assert train_x.shape == (1437, 128) and train_y.shape == (1437,)
 

@@ -13,28 +13,18 @@ import torch
 from torch import nn
 
 from byol_pkg.cli import main
-from byol_pkg.config import load_config
 from byol_pkg.data import build_dataset
 from byol_pkg.eval.encoder import load_encoder
-from byol_pkg.eval.finetune import (FINETUNE_LRS, FINETUNE_WDS, GridPoint, bn_momentum, finetune_grid,
+from byol_pkg.eval.finetune import (FINETUNE_LRS, FINETUNE_WDS, bn_momentum, finetune_grid,
                                     linear_aug_grid, semisup_grid)
 from byol_pkg.eval.results import read_results
 from byol_pkg.eval.subsets import balanced_subset, read_subset
 from byol_pkg.eval.supervised import (Classifier, CropFlipViews, IndexedImages, RunSpec, classification_loss,
                                       cosine_lr, train_classifier)
-from byol_pkg.models import build_byol
-from byol_pkg.train.pretrain import export_encoder
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
 
-@pytest.fixture(scope="module")
-def encoder_path(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("enc")
-    cfg = load_config(None, ["model.backbone=resnet_small", "model.cifar_stem=true", "augment.image_size=8"])
-    torch.manual_seed(1)
-    online, _ = build_byol("resnet_small", cifar_stem=True, proj_hidden=16, proj_out=8, pred_hidden=16)
-    return export_encoder(out, online, cfg, step=0)
 
 
 def _classifier(encoder_path: Path, frozen: bool = False) -> Classifier:

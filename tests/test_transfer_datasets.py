@@ -26,7 +26,6 @@ from transfer_fixtures import (
 )
 
 from byol_pkg.cli import main
-from byol_pkg.config import load_config
 from byol_pkg.data import DATASETS, DatasetFormatError, DatasetNotFoundError, build_dataset
 from byol_pkg.data.holdout import (
     per_class_chunks,
@@ -38,8 +37,6 @@ from byol_pkg.data.holdout import (
 from byol_pkg.data.transfer import SPLITS, TRANSFER_DATASETS, TransferDataset
 from byol_pkg.eval.results import read_results
 from byol_pkg.metrics import metric_for_dataset
-from byol_pkg.models import build_byol
-from byol_pkg.train.pretrain import export_encoder
 
 # ------------------------------------------------------------------------------------------ hold-out helpers
 
@@ -362,14 +359,6 @@ def test_spec_table() -> None:
 # ------------------------------------------------------------------------------------------ end to end
 
 
-@pytest.fixture(scope="module")
-def encoder_path(tmp_path_factory) -> Path:
-    """A small encoder saved exactly as byol pretrain saves it (encoder.pt + encoder.json)."""
-    out = tmp_path_factory.mktemp("enc")
-    cfg = load_config(None, ["model.backbone=resnet_small", "model.cifar_stem=true", "augment.image_size=8"])
-    torch.manual_seed(1)
-    online, _ = build_byol("resnet_small", cifar_stem=True, proj_hidden=16, proj_out=8, pred_hidden=16)
-    return export_encoder(out, online, cfg, step=0)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ protocol at 224 px; the encoder's native size for small-image encoders), normali
 from __future__ import annotations
 
 import io
-import json
 import time
 from dataclasses import dataclass
 from functools import cached_property

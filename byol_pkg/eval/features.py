@@ -10,7 +10,9 @@ from torch.utils.data import DataLoader, Dataset
 from ..progress import StepProgress
 
 
-class _Transformed(Dataset):
+class TransformedImages(Dataset):
+    """``(transform(image), label)`` of every item of ``base``."""
+
     def __init__(self, base: Dataset, transform) -> None:
         self.base, self.transform = base, transform
 
@@ -27,7 +29,7 @@ def extract_features(encoder: nn.Module, dataset: Dataset, transform, batch_size
                      device: str | torch.device = "cpu", num_workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(features [N, D] float32, labels [N] int64)`` of ``dataset`` through the frozen ``encoder``."""
     encoder = encoder.to(device).eval()
-    loader = DataLoader(_Transformed(dataset, transform), batch_size=batch_size, num_workers=num_workers)
+    loader = DataLoader(TransformedImages(dataset, transform), batch_size=batch_size, num_workers=num_workers)
     progress = StepProgress(f"features {getattr(dataset, 'name', '')}/{getattr(dataset, 'split', '')}",
                             len(dataset), every=20 * batch_size, unit="image")  # type: ignore[arg-type]
     feats, labels = [], []

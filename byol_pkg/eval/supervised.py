@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..augment import EvalTransform, ViewParams, ViewTransform
 from ..io import atomic_torch_save
 from ..progress import StepProgress
+from .features import TransformedImages
 from ..train.stream import StreamBatchSampler, augmentation_seed
 
 log = logging.getLogger(__name__)
@@ -86,18 +86,6 @@ class CropFlipViews(Dataset):
         image, label = self.base[index]
         gen = torch.Generator().manual_seed(augmentation_seed(self.seed, epoch, index, 0))
         return self.view(image, gen), label
-
-
-class _Evaluated(Dataset):
-    def __init__(self, base: Dataset, transform: EvalTransform) -> None:
-        self.base, self.transform = base, transform
-
-    def __len__(self) -> int:
-        return len(self.base)  # type: ignore[arg-type]
-
-    def __getitem__(self, i: int):
-        image, label = self.base[i]
-        return self.transform(image), label
 
 
 class Classifier(nn.Module):
@@ -229,7 +217,7 @@ def predict_scores(model: nn.Module, data: Dataset, transform: EvalTransform, ba
                    precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
     """``(scores [N, C] float32, labels)`` of ``data`` through ``model`` in eval mode (no augmentation)."""
     model.to(device).eval()
-    loader = DataLoader(_Evaluated(data, transform), batch_size=batch_size, num_workers=num_workers)
+    loader = DataLoader(TransformedImages(data, transform), batch_size=batch_size, num_workers=num_workers)
     autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
     scores, labels = [], []
     for x, y in loader:
