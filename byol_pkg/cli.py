@@ -431,7 +431,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         from .io import atomic_write_text
 
         atomic_write_text(args.csv, frame.to_csv(index=False))
-    print(summary_table(frame, args.by).to_markdown() if args.markdown else summary_table(frame, args.by).to_string())
+    table = summary_table(frame, args.by).reset_index()
+    print(table.to_markdown(index=False) if args.markdown else table.to_string(index=False))
     return 0
 
 
@@ -543,6 +544,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--csv", type=Path, default=None, help="also write every record as one tidy CSV")
     r.add_argument("--markdown", action="store_true", help="print a Markdown table")
     r.set_defaults(func=cmd_results)
+
+    try:  # the report command lives with the report package
+        from .report.command import register as register_report
+    except ImportError:
+        register_report = None
+    if register_report is not None:
+        register_report(sub)
 
     c = sub.add_parser("config", help="print the fully resolved config (defaults + file + --set)")
     c.add_argument("--config", default=None, help="YAML file or preset name (omit for the defaults)")
