@@ -1,4 +1,5 @@
-# byol-bench workflow: `snakemake --cores all` from the repository root. Rules live in workflow/rules/.
+# byol-bench workflow: `snakemake --cores all` from the repository root. Rules live in workflow/rules/,
+# split by stage: pretraining -> features -> linear / semi-supervised / transfer evaluation -> report.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -12,7 +13,11 @@ include: "workflow/rules/common.smk"
 
 rule all:
     input:
-        pretrain_encoders(),
+        "results/report/results.md",
 
 
 include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/eval.smk"
+include: "workflow/rules/semisup.smk"
+include: "workflow/rules/transfer.smk"
+include: "workflow/rules/report.smk"

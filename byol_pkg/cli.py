@@ -97,10 +97,18 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from .eval.feature_cache import cached_features
 
     encoder = _start_eval(args)
-    for split in args.splits.split(","):
+    splits = args.splits.split(",") if args.splits else [args.train_split, args.val_split, args.test_split]
+    index = {}
+    for split in [s for s in splits if s]:
         feats, _, folder = cached_features(encoder, args.dataset, args.root, split, args.cache_root,
                                            args.image_size, device=args.device, num_workers=args.num_workers)
+        index[split] = {"folder": str(folder), "num_images": int(feats.shape[0]), "feature_dim": int(feats.shape[1])}
         print(f"{folder}: {feats.shape[0]} x {feats.shape[1]} features")
+    if args.out:
+        from .io import atomic_write_json
+
+        atomic_write_json(args.out, {"encoder": encoder.label, "encoder_sha256": encoder.sha256,
+                                     "dataset": args.dataset, "splits": index})
     return 0
 
 
@@ -345,7 +353,7 @@ def _add_split_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-size", type=float, default=0.1, help="hold-out size: fraction (<1) or count")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the validation hold-out")
     p.add_argument("--test-split", default=None, help="default: test")
-    p.add_argument("--out", type=Path, default=None, help="result file (JSON list of records)")
+    p.add_argument("--out", type=Path, default=None, help="result file (JSON list of records; extract: an index)")
 
 
 def cmd_transfer_linear(args: argparse.Namespace) -> int:
@@ -471,7 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("extract", help="cache frozen-encoder features of dataset splits (.npy)")
     _add_encoder_args(e)
-    e.add_argument("--splits", default="train,test", help="comma-separated splits")
+    _add_split_args(e)
+    e.add_argument("--splits", default=None,
+                   help="comma-separated splits (default: the train / validation / test splits the protocols use)")
     e.set_defaults(func=cmd_extract)
 
     k = sub.add_parser("knn", help="weighted kNN accuracy on cached features (k=20 and k=200 by default)")

@@ -1,16 +1,142 @@
-"""Helpers shared by the rules: config validation, config look-ups and target lists."""
+"""Helpers shared by the rules: config validation, where each method's encoder comes from, the flags of the
+byol commands, and the lists of targets."""
 
 from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+EVAL = config["evaluation"]
+SEEDS = config["seeds"]
+METHODS = list(config["methods"])
 
-def pretrain_encoders():
-    """The online encoder of every pretraining run named in config["pretrain"]."""
-    return expand("results/pretrain/{run}/encoder.pt", run=list(config["pretrain"]))
+
+wildcard_constraints:
+    seed=r"\d+",
+    method="|".join(METHODS),
+    run="|".join(config["pretrain"]),
+
+
+def cli_flags(args):
+    """{"lrs": [0.1, 0.2], "steps": 50, "random_init": True} -> "--lrs 0.1 0.2 --steps 50 --random-init"."""
+    parts = []
+    for key, value in (args or {}).items():
+        flag = "--{}".format(str(key).replace("_", "-"))
+        if value is True:
+            parts.append(flag)
+        elif value is False or value is None:
+            continue
+        elif isinstance(value, (list, tuple)):
+            parts.append(" ".join([flag, *(str(v) for v in value)]))
+        else:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)
+
+
+def protocol_args(entry):
+    """The args of a protocol entry of the config ({} when it has none)."""
+    return cli_flags((entry or {}).get("args"))
+
+
+# ----------------------------------------------------------------------------------------------- pretraining
 
 
 def pretrain_overrides(wildcards):
-    """The run's --set KEY=VALUE options."""
-    sets = config["pretrain"][wildcards.run].get("set") or {}
+    """The run's --set KEY=VALUE options, the seed first."""
+    sets = {
+        "seed": wildcards.seed,
+        **(config["pretrain"][wildcards.run].get("set") or {}),
+    }
     return " ".join(f"--set {key}={value}" for key, value in sets.items())
+
+
+def pretrain_gpus(wildcards):
+    return config["pretrain"][wildcards.run]["gpus"]
+
+
+def pretrain_launcher(wildcards):
+    """torchrun with one process per GPU for multi-GPU runs, else the plain command."""
+    gpus = pretrain_gpus(wildcards)
+    if gpus > 1:
+        return f"torchrun --standalone --nproc_per_node {gpus} -m byol_pkg"
+    return "byol"
+
+
+def pretrain_encoders():
+    return expand(
+        "results/pretrain/{run}/seed{seed}/encoder.pt",
+        run=list(config["pretrain"]),
+        seed=SEEDS,
+    )
+
+
+def pretrain_metrics():
+    return expand(
+        "results/pretrain/{run}/seed{seed}/metrics.csv",
+        run=list(config["pretrain"]),
+        seed=SEEDS,
+    )
+
+
+# --------------------------------------------------------------------------------------------------- methods
+
+
+def method_encoder(wildcards):
+    """The encoder file a method is evaluated on (a random-init method still needs its run's architecture)."""
+    run = config["methods"][wildcards.method]["pretrain"]
+    return f"results/pretrain/{run}/seed{wildcards.seed}/encoder.pt"
+
+
+def method_flags(wildcards):
+    """--method NAME --seed S [--random-init] and the shared evaluation options."""
+    flags = f"--method {wildcards.method} --seed {wildcards.seed}"
+    if config["methods"][wildcards.method]["random_init"]:
+        flags += " --random-init"
+    return f"{flags} --root {config['data_root']} --device {config['device']} --cache-root results/features"
+
+
+def eval_gpus():
+    return 1 if str(config["device"]).startswith("cuda") else 0
+
+
+# --------------------------------------------------------------------------------------------------- targets
+
+
+def eval_results():
+    """Every result file of the configured protocols, methods and seeds."""
+    per_method = []
+    if EVAL.get("knn") is not None:
+        per_method.append(f"knn/{EVAL['dataset']}.json")
+    for mode, entry in EVAL["linear"].items():
+        if entry is not None:
+            per_method.append(f"linear_{mode}/{EVAL['dataset']}.json")
+    for subset, entry in EVAL["semisup"].items():
+        if entry is not None:
+            per_method.append(f"semisup_{subset}/{EVAL['dataset']}.json")
+    for dataset, entry in EVAL["transfer"].items():
+        for protocol in ("linear", "finetune"):
+            if entry.get(protocol) is not None:
+                per_method.append(f"transfer_{protocol}/{dataset}.json")
+    return expand(
+        "results/eval/{method}/seed{seed}/{result}",
+        method=METHODS,
+        seed=SEEDS,
+        result=per_method,
+    )
+
+
+def transfer_linear_args(wildcards):
+    return protocol_args(EVAL["transfer"][wildcards.dataset].get("linear"))
+
+
+def finetune_args(wildcards):
+    return protocol_args(EVAL["transfer"][wildcards.dataset].get("finetune"))
+
+
+def linear_args(wildcards):
+    return " ".join(
+        [protocol_args(EVAL["linear"][wildcards.mode]), "--mode", wildcards.mode]
+    )
+
+
+def semisup_args(wildcards):
+    return protocol_args(EVAL["semisup"][wildcards.subset])

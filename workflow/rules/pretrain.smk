@@ -1,22 +1,25 @@
 rule pretrain:
-    """BYOL pretraining of one configured run (resumes from its checkpoints after an interruption)."""
+    """BYOL pretraining of one configured run and seed (resumes from its checkpoints after an interruption)."""
     output:
-        encoder="results/pretrain/{run}/encoder.pt",
-        summary="results/pretrain/{run}/summary.json",
+        encoder="results/pretrain/{run}/seed{seed}/encoder.pt",
+        meta="results/pretrain/{run}/seed{seed}/encoder.json",
+        metrics="results/pretrain/{run}/seed{seed}/metrics.csv",
+        summary="results/pretrain/{run}/seed{seed}/summary.json",
     log:
-        "results/logs/pretrain/{run}.log",
+        "results/logs/pretrain/{run}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/pretrain/{run}.tsv"
+        "results/benchmarks/pretrain/{run}/seed{seed}.tsv"
     conda:
         "../envs/byol.yaml"
     threads: workflow.cores
     resources:
-        gpu=0,
-        mem_mb=4000,
-        runtime=60,
+        gpu=pretrain_gpus,
+        mem_mb=8000,
+        runtime=24 * 60,
     params:
         preset=lambda wildcards: config["pretrain"][wildcards.run]["config"],
         overrides=pretrain_overrides,
+        launcher=pretrain_launcher,
         out=subpath(output.encoder, parent=True),
     shell:
-        "byol pretrain --config {params.preset} {params.overrides} --out {params.out} > {log} 2>&1"
+        "{params.launcher} pretrain --config {params.preset} {params.overrides} --out {params.out} > {log} 2>&1"

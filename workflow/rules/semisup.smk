@@ -1,0 +1,23 @@
+rule semisup:
+    """Semi-supervised fine-tuning on a labelled subset (Table 2); the subset file is shared by all methods."""
+    input:
+        encoder=method_encoder,
+    output:
+        "results/eval/{method}/seed{seed}/semisup_{subset}/{dataset}.json",
+    log:
+        "results/logs/eval/{method}/seed{seed}/semisup_{subset}_{dataset}.log",
+    benchmark:
+        "results/benchmarks/eval/{method}/seed{seed}/semisup_{subset}_{dataset}.tsv"
+    conda:
+        "../envs/byol.yaml"
+    threads: 1
+    resources:
+        gpu=eval_gpus(),
+        mem_mb=8000,
+        runtime=24 * 60,
+    params:
+        flags=method_flags,
+        args=semisup_args,
+    shell:
+        "OMP_NUM_THREADS={threads} byol semisup --encoder {input.encoder} {params.flags} "
+        "--dataset {wildcards.dataset} {params.args} --out {output} > {log} 2>&1"
