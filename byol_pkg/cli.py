@@ -555,12 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--markdown", action="store_true", help="print a Markdown table")
     r.set_defaults(func=cmd_results)
 
-    try:  # the report command lives with the report package
-        from .report.command import register as register_report
-    except ImportError:
-        register_report = None
-    if register_report is not None:
-        register_report(sub)
+    from .report.command import register as register_report
+
+    register_report(sub)  # byol report: paper-form tables and plots from result files
 
     c = sub.add_parser("config", help="print the fully resolved config (defaults + file + --set)")
     c.add_argument("--config", default=None, help="YAML file or preset name (omit for the defaults)")

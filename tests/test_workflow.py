@@ -108,6 +108,13 @@ def test_workflow_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
 
     records = pd.read_csv(work / "results/report/results.csv")
     assert set(records["method"]) == {"byol", "random-init"} and len(records) == 2 * 9
+    report = (work / "results/report/report.md").read_text()
+    for name in ("table1", "table2", "table3", "knn"):  # paper-form tables, in three formats
+        for ext in ("md", "tex", "csv"):
+            assert (work / f"results/report/tables/{name}.{ext}").stat().st_size > 0
+    for plot in ("pretrain_curves", "transfer", "semisup"):
+        assert (work / f"results/report/plots/{plot}.png").stat().st_size > 0
+        assert f"plots/{plot}.png" in report
     assert (work / "results/pretrain/tiny/seed0/encoder.pt").is_file()
     assert (work / "results/logs/pretrain/tiny/seed0.log").is_file()
     assert (work / "results/benchmarks/eval/byol/seed0/knn_digits.tsv").is_file()

@@ -1,9 +1,10 @@
 rule report:
-    """Every result file collected into one table (the paper-form tables and plots build on it)."""
+    """Paper-form tables (Markdown, LaTeX, CSV) and plots from the result files only, plus one flat table."""
     input:
         results=eval_results(),
         metrics=pretrain_metrics(),
     output:
+        report="results/report/report.md",
         table="results/report/results.md",
         records="results/report/results.csv",
     log:
@@ -16,5 +17,8 @@ rule report:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        out=subpath(output.report, parent=True),
     shell:
-        "byol results {input.results} --by method --markdown --csv {output.records} > {output.table} 2> {log}"
+        "(byol results {input.results} --by method --markdown --csv {output.records} > {output.table} && "
+        "byol report --results {input.results} --metrics {input.metrics} --out {params.out}) 2> {log}"

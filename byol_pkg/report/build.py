@@ -1,0 +1,147 @@
+"""The report stage: result files (+ pretraining metrics CSVs) -> tables, plots and ``report.md``.
+
+Layout under ``out_dir``::
+
+    tables/{table1,table2,table3,knn,comparisons}.{md,tex,csv}   only the tables with data
+    plots/{transfer,semisup,pretrain_curves,knn_vs_epoch}.{png,pdf}   only the plots with data
+    report.md                                                    every table, every plot with its caption,
+                                                                 the paper's reference numbers, the inputs
+
+Files of a table or plot that has no data this time are removed, so the folder always matches the inputs.
+The captions here are the same as ``workflow/report/*.rst`` (for ``snakemake --report``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from ..eval.results import results_frame
+from ..io import atomic_write_text
+from . import published as pub
+from .plots import all_plots
+from .tables import ReportTable, paper_tables, prepare, to_markdown, write_table
+
+log = logging.getLogger(__name__)
+
+TABLE_NAMES = ("table1", "table2", "table3", "knn", "comparisons")
+PLOT_CAPTIONS = {
+    "transfer": "Transfer (Table 3 protocols): our mean per dataset (error bar: std over seeds) beside the "
+                "paper's ImageNet-pretrained ResNet-50 values (hatched) for the same methods. The axis names the "
+                "metrics; datasets not scored by top-1 name theirs under the tick.",
+    "semisup": "Semi-supervised: accuracy against the labelled fraction of the training set (log axis), per "
+               "method; error bars: std over seeds. Dashed: the paper's ImageNet 1 % / 10 % values (Table 2, "
+               "ResNet-50), on ImageNet panels only.",
+    "pretrain_curves": "Pretraining curves against optimiser step: BYOL loss (0-8 scale: both directions summed), "
+                       "target EMA rate τ (cosine from τ_base to 1), learning rate (warm-up then cosine) and the "
+                       "collapse monitor (per-dimension std of the l2-normalised online outputs, averaged; about "
+                       "1/sqrt(dim) when spread out, 0 when collapsed).",
+    "knn_vs_epoch": "kNN top-1 accuracy of intermediate pretraining checkpoints against the epoch they were "
+                    "saved at, per method (colour) and k (line style); bands: std over seeds.",
+}
+PLOT_TITLES = {"transfer": "Transfer: ours vs published", "semisup": "Accuracy against label fraction",
+               "pretrain_curves": "Pretraining curves", "knn_vs_epoch": "kNN accuracy during pretraining"}
+
+
+def _published_markdown() -> str:
+    """The paper's reference numbers (spec §7) as Markdown, for the end of the report."""
+    def fmt(v) -> str:
+        return "−" if v is None else f"{v:.1f}"
+
+    lines = ["## Published reference numbers (paper, not ours)", "",
+             "Transcribed from the BYOL paper (arXiv v3); `−` = printed as a dash.", "",
+             "### Table 1 — ImageNet linear evaluation", "", "| Method | Encoder | Top-1 | Top-5 |",
+             "|:---|:---|---:|---:|"]
+    lines += [f"| {r.method} | {r.arch} | {fmt(r.cells['top1'])} | {fmt(r.cells['top5'])} |"
+              for r in pub.TABLE1_LINEAR]
+    lines += ["", "### Table 2 — semi-supervised (ImageNet labels)", "",
+              "| Method | Encoder | Top-1 1% | Top-1 10% | Top-5 1% | Top-5 10% |", "|:---|:---|---:|---:|---:|---:|"]
+    keys = ((1.0, "top1"), (10.0, "top1"), (1.0, "top5"), (10.0, "top5"))
+    lines += [f"| {r.method} | {r.arch} | " + " | ".join(fmt(r.cells[k]) for k in keys) + " |"
+              for r in pub.TABLE2_SEMISUP]
+    from ..data.transfer.specs import TRANSFER_DATASETS
+
+    heads = [TRANSFER_DATASETS[d].display for d in pub.TABLE3_DATASETS]
+    lines += ["", "### Table 3 — transfer (ResNet-50)", "", "| Protocol | Method | " + " | ".join(heads) + " |",
+              "|:---|:---|" + "---:|" * len(heads)]
+    for protocol, rows in (("Linear evaluation", pub.TABLE3_LINEAR), ("Fine-tuned", pub.TABLE3_FINETUNED)):
+        lines += [f"| {protocol} | {r.method} | " + " | ".join(fmt(r.cells[d]) for d in pub.TABLE3_DATASETS) + " |"
+                  for r in rows]
+    for table in pub.ABLATIONS:
+        lines += ["", f"### {table.source} — {table.caption}", "", "| " + " | ".join(table.columns) + " |",
+                  "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(table.columns))) + "|"]
+        lines += ["| " + " | ".join(cell or " " for cell in row) + " |" for row in table.rows]
+    return "\n".join(lines) + "\n"
+
+
+def _inputs_markdown(frame: pd.DataFrame, result_files: list[Path], metrics_csvs: list[Path]) -> str:
+    lines = ["## Inputs", ""]
+    if frame.empty:
+        lines.append("No result records.")
+    else:
+        df = prepare(frame)
+        lines.append(f"{len(df)} records from {len(result_files)} result files; methods: "
+                     f"{', '.join(sorted(set(df['label'])))}; seeds: {', '.join(map(str, sorted(set(df['seed']))))}; "
+                     f"protocols: {', '.join(sorted(set(df['protocol'])))}.")
+    lines += ["", *(f"- results: `{p}`" for p in result_files),
+              *(f"- pretraining metrics: `{p}`" for p in metrics_csvs)]
+    return "\n".join(lines) + "\n"
+
+
+def _report_markdown(tables: list[ReportTable], plots: dict[str, list[Path]], out_dir: Path, frame: pd.DataFrame,
+                     result_files: list[Path], metrics_csvs: list[Path]) -> str:
+    parts = ["# BYOL reproduction report", "",
+             "Ours: mean ± std over seeds (sample std), n = number of seeds. Rows marked *published* are the paper's "
+             "numbers, shown only in columns the paper has.", ""]
+    parts += ["## Tables", ""]
+    if not tables:
+        parts += ["No table has data.", ""]
+    for table in tables:
+        parts += [f"### {table.title}", "", table.caption, "", to_markdown(table),
+                  f"Files: `tables/{table.name}.md`, `.tex`, `.csv`.", ""]
+    parts += ["## Plots", ""]
+    if not plots:
+        parts += ["No plot has data.", ""]
+    for name, paths in plots.items():
+        png = next(p for p in paths if p.suffix == ".png")
+        rel = png.relative_to(out_dir).as_posix()
+        parts += [f"### {PLOT_TITLES[name]}", "", f"![{PLOT_TITLES[name]}]({rel})", "",
+                  f"*{PLOT_CAPTIONS[name]}* (PDF: `{rel[:-4]}.pdf`)", ""]
+    parts += [_published_markdown(), _inputs_markdown(frame, result_files, metrics_csvs)]
+    return "\n".join(parts)
+
+
+def build_report(result_files: list[str | Path], metrics_csvs: list[str | Path], out_dir: str | Path,
+                 decimals: int = 1) -> dict:
+    """Write every table and plot with data and ``report.md`` under ``out_dir``.
+
+    Returns ``{"tables": {name: [paths]}, "plots": {name: [paths]}, "report": path, "records": count}``.
+    """
+    out_dir = Path(out_dir)
+    result_files = [Path(p) for p in result_files]
+    metrics_csvs = [Path(p) for p in metrics_csvs]
+    for path in metrics_csvs:
+        if not path.is_file():
+            log.warning("pretraining metrics %s not found: left out of the curves", path)
+    metrics_csvs = [p for p in metrics_csvs if p.is_file()]
+    frame = results_frame(result_files) if result_files else pd.DataFrame()
+
+    tables = [t for t in paper_tables(frame, decimals) if not t.empty]
+    written = {t.name: write_table(t, out_dir / "tables") for t in tables}
+    plots = all_plots(frame, metrics_csvs, out_dir / "plots")
+    _remove_stale(out_dir, set(written), set(plots))
+    report = atomic_write_text(out_dir / "report.md",
+                               _report_markdown(tables, plots, out_dir, frame, result_files, metrics_csvs))
+    return {"tables": written, "plots": plots, "report": report, "records": int(len(frame))}
+
+
+def _remove_stale(out_dir: Path, tables: set[str], plots: set[str]) -> None:
+    """Remove outputs of tables / plots that have no data this time (left from an earlier build)."""
+    for name in set(TABLE_NAMES) - tables:
+        for ext in ("md", "tex", "csv"):
+            (out_dir / "tables" / f"{name}.{ext}").unlink(missing_ok=True)
+    for name in set(PLOT_CAPTIONS) - plots:
+        for ext in ("png", "pdf"):
+            (out_dir / "plots" / f"{name}.{ext}").unlink(missing_ok=True)
