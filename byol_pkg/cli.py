@@ -9,6 +9,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -113,8 +114,6 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_knn(args: argparse.Namespace) -> int:
-    import time
-
     from .eval.feature_cache import cached_features
     from .eval.knn import knn_accuracy
     from .eval.results import ResultRecord
@@ -143,7 +142,7 @@ def _train_val_test(args: argparse.Namespace, encoder):
     """Cached features of the train / validation / test splits; validation = the official split
     (``--val-split``) or a saved class-stratified hold-out of the training split."""
     from .eval.feature_cache import cached_features
-    from .eval.splits import heldout_path, load_or_make_heldout
+    from .eval.splits import training_holdout
 
     def features(split: str):
         x, y, _ = cached_features(encoder, args.dataset, args.root, split, args.cache_root, args.image_size,
@@ -155,17 +154,13 @@ def _train_val_test(args: argparse.Namespace, encoder):
         val_x, val_y = features(args.val_split)
         val_note = f"official split '{args.val_split}'"
     else:
-        val_size = int(args.val_size) if args.val_size >= 1 else args.val_size
-        path = heldout_path(args.cache_root, args.dataset, args.train_split, val_size, args.split_seed)
-        tr_idx, val_idx = load_or_make_heldout(path, train_y, val_size, args.split_seed)
+        tr_idx, val_idx, val_note = training_holdout(args.cache_root, args.dataset, args.train_split, train_y,
+                                                     args.val_size, args.split_seed)
         val_x, val_y, train_x, train_y = train_x[val_idx], train_y[val_idx], train_x[tr_idx], train_y[tr_idx]
-        val_note = f"stratified hold-out of '{args.train_split}' ({path})"
     return (train_x, train_y), (val_x, val_y), features(args.test_split), val_note
 
 
 def cmd_linear(args: argparse.Namespace) -> int:
-    import time
-
     from .eval.linear import LINEAR_BASE_LRS, linear_eval
     from .eval.results import ResultRecord
 
@@ -227,8 +222,6 @@ def _image_sweep(args: argparse.Namespace, encoder, protocol: str, points, data,
 
 def _sweep_records(args: argparse.Namespace, encoder, protocol: str, res, hp: dict, t0: float,
                    variant: str = "") -> list:
-    import time
-
     from .eval.results import ResultRecord
 
     sizes = {"train": res.train_size, "val": res.val_size, "test": res.test_size}
@@ -242,8 +235,6 @@ def _sweep_records(args: argparse.Namespace, encoder, protocol: str, res, hp: di
 
 
 def _linear_augmented(args: argparse.Namespace) -> int:
-    import time
-
     from .eval.finetune import SweepData, linear_aug_grid
     from .eval.linear import LINEAR_BASE_LRS
 
@@ -264,8 +255,6 @@ def _linear_augmented(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    import time
-
     from .eval.finetune import SweepData, finetune_grid
     from .metrics import metric_for_dataset
 
@@ -310,8 +299,6 @@ def _semisup_subset(args: argparse.Namespace, sp):
 
 
 def cmd_semisup(args: argparse.Namespace) -> int:
-    import time
-
     from .eval.finetune import SweepData, semisup_grid
     from .eval.supervised import IndexedImages
 
@@ -357,8 +344,6 @@ def _add_split_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_transfer_linear(args: argparse.Namespace) -> int:
-    import time
-
     from .eval.logreg import sweep_logreg
     from .eval.results import ResultRecord
     from .metrics import METRICS, metric_for_dataset

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import build_dataset
-from .splits import heldout_path, load_or_make_heldout
+from .splits import training_holdout
 from .supervised import ConcatImages, IndexedImages
 
 
@@ -47,10 +47,8 @@ def image_splits(dataset: str, root: str, train_split: str, val_split: str | Non
         val = IndexedImages(build_dataset(dataset, root, val_split))
         val_idx, note = None, f"official split '{val_split}'"
     else:
-        size = int(val_size) if val_size >= 1 else val_size
-        path = heldout_path(cache_root, dataset, train_split, size, split_seed)
-        tr_idx, val_idx = load_or_make_heldout(path, np.asarray(full.targets), size, split_seed)
+        tr_idx, val_idx, note = training_holdout(cache_root, dataset, train_split, full.targets, val_size,
+                                                 split_seed)
         train, val = IndexedImages(full, tr_idx), IndexedImages(full, val_idx)
-        note = f"stratified hold-out of '{train_split}' ({path})"
     test = IndexedImages(build_dataset(dataset, root, test_split))
     return ImageSplits(train, val, test, full, val_idx, note)

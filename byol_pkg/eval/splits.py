@@ -43,3 +43,13 @@ def load_or_make_heldout(path: str | Path, labels: np.ndarray, val_size: int | f
     atomic_write_json(path, {"num_images": int(len(labels)), "seed": seed, "val_size": val_size,
                              "stratified": True, "train": train_idx.tolist(), "val": val_idx.tolist()})
     return train_idx, val_idx
+
+
+def training_holdout(cache_root: str | Path, dataset: str, split: str, labels: np.ndarray, val_size: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(train_idx, val_idx, note)``: the saved stratified hold-out of ``split`` used as validation by every
+    protocol; ``val_size`` >= 1 is a count, below 1 a fraction."""
+    size = int(val_size) if val_size >= 1 else val_size
+    path = heldout_path(cache_root, dataset, split, size, seed)
+    train_idx, val_idx = load_or_make_heldout(path, np.asarray(labels), size, seed)
+    return train_idx, val_idx, f"stratified hold-out of '{split}' ({path})"
