@@ -11,7 +11,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 # pip name -> conda name where they differ
 CONDA_NAMES = {"torch": "pytorch"}
-WORKFLOW_ONLY = {"snakemake", "snakefmt", "dvc"}
+WORKFLOW_ONLY = {"snakemake", "snakemake-executor-plugin-slurm", "snakemake-executor-plugin-cluster-generic",
+                 "pygments", "snakefmt", "dvc"}
 
 
 def _name(spec: str) -> str:

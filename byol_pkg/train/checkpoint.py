@@ -53,8 +53,14 @@ class CheckpointManager:
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / "last.pt.partial"
         atomic_torch_save(tmp, state)
-        if self.last.exists():
-            os.replace(self.last, self.previous)
+        if self.last.exists():  # rotate through a link so that last.pt exists at every moment
+            staging = self.folder / "previous.pt.partial"
+            staging.unlink(missing_ok=True)
+            try:
+                os.link(self.last, staging)
+            except OSError:
+                shutil.copyfile(self.last, staging)
+            os.replace(staging, self.previous)
         os.replace(tmp, self.last)
         if keep_epoch is not None:
             target = self.epoch_path(keep_epoch)
