@@ -15,6 +15,9 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 
 
+report: "workflow/report/report.rst"
+
+
 rule all:
     input:
         "results/report/results.md",

@@ -195,12 +195,21 @@ def test_finetune_command_selects_on_validation_refits_and_resumes(encoder_path,
     err = capfd.readouterr().err
     assert err.count("already done") == 3 and f"point {list(hp['val_scores']).index(hp['selected']) + 1}/4" in err
     assert read_results(out)[0]["value"] == rec["value"]  # same weights, same number
-    # Another sweep in the same work folder is refused instead of mixed in.
+    # Another sweep while this one is unfinished is refused instead of mixed in; nothing is touched.
+    (work / "final.json").unlink()
     before = sorted(p.name for p in work.rglob("*"))
-    assert main(argv[:-2] + ["--steps", "5", "--out", str(out)]) == 2
+    other = argv[:-2] + ["--steps", "5", "--out", str(out)]
+    assert main(other) == 2
     err = capfd.readouterr().err.strip().splitlines()
-    assert "holds another sweep (differs in: grid)" in err[-1] and len(err) == 2  # log line + one-line error
-    assert sorted(p.name for p in work.rglob("*")) == before  # nothing finished was touched
+    assert "holds another, unfinished sweep (differs in: grid)" in err[-1] and len(err) == 2  # log + one line
+    assert sorted(p.name for p in work.rglob("*")) == before
+    # Once it has finished (its result is in the output file), a changed sweep replaces it: what a workflow
+    # rerun after a config change needs.
+    assert main(argv) == 0 and (work / "final.json").is_file()
+    assert main(other) == 0
+    assert "replacing a finished sweep (differs in: grid)" in capfd.readouterr().err
+    assert read_results(out)[0]["hyperparameters"]["steps"] == 5
+    assert len(list((work / "grid").glob("*.json"))) == 4
 
 
 def test_semisup_command_uses_a_saved_balanced_subset_without_validation_images(encoder_path, tmp_path):

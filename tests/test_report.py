@@ -251,9 +251,38 @@ def test_report_markdown(built):
     assert set(result["tables"]) == set(TABLE_NAMES)
 
 
-def test_rst_captions_exist():
-    for name in (*TABLE_NAMES, *PLOT_CAPTIONS):
-        assert (REPO / "workflow" / "report" / f"{name}.rst").read_text().strip()
+def test_caption_templates_read_the_one_caption_source():
+    """snakemake --report captions come from byol_pkg.report.captions through the report rule's params."""
+    from byol_pkg.report import captions
+
+    assert set(captions.TABLE_TITLES) == set(captions.TABLE_CAPTIONS) == set(TABLE_NAMES)
+    assert set(captions.PLOT_TITLES) == set(captions.PLOT_CAPTIONS)
+    for name in ("table", "plot"):
+        text = (REPO / "workflow" / "report" / f"{name}.rst").read_text()
+        assert "snakemake.params.captions[snakemake.wildcards.name]" in text
+    rule = (REPO / "workflow" / "rules" / "report.smk").read_text()
+    assert "captions={**TABLE_CAPTIONS, **PLOT_CAPTIONS}" in rule
+
+
+def test_metrics_json_holds_seed_means_of_final_records(built):
+    out, result = built
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert result["metrics"] == out / "metrics.json"
+    assert metrics["byol"]["linear:augmented"]["imagefolder"] == {"top1": 71.0, "top5": 90.5}
+    assert metrics["byol"]["knn:k=20"]["fashion_mnist"]["top1"] == 81.0  # not the epoch-curve records
+    assert metrics["simclr"]["semisup:1%"]["imagefolder"]["top1"] == 45.0
+    assert metrics["byol"]["transfer_linear"]["fgvc_aircraft"] == {"mean_per_class": 60.5, "top1": 99.0}
+    assert metrics["byol"]["n_seeds"] == 2 and metrics["simclr"]["n_seeds"] == 2
+
+
+def test_curves_one_folder_per_quantity_one_file_per_run(built, fixture_files):
+    out, result = built
+    assert sorted(p.relative_to(out / "curves").as_posix() for p in result["curves"]) == sorted(
+        f"{q}/{run}_seed0.csv" for q in ("loss", "tau", "lr", "collapse_std") for run in ("byol_a", "byol_b"))
+    source = pd.read_csv(fixture_files[1][1])
+    curve = pd.read_csv(out / "curves/loss/byol_b_seed0.csv")
+    assert list(curve.columns) == ["step", "loss"]
+    assert curve["loss"].tolist() == pytest.approx(source["loss"].tolist())
 
 
 def test_empty_inputs(tmp_path):

@@ -1,5 +1,6 @@
 """The workflow files are valid: config schema, dry-run DAG, lint and formatting (real snakemake/snakefmt)."""
 
+import json
 import os
 import re
 import shutil
@@ -118,6 +119,16 @@ def test_workflow_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     assert (work / "results/pretrain/tiny/seed0/encoder.pt").is_file()
     assert (work / "results/logs/pretrain/tiny/seed0.log").is_file()
     assert (work / "results/benchmarks/eval/byol/seed0/knn_digits.tsv").is_file()
+
+    metrics = json.loads((work / "results/report/metrics.json").read_text())  # DVC's metrics file
+    assert metrics["byol"]["knn:k=5"]["digits"]["top1"] > 0
+    assert (work / "results/report/curves/loss/tiny_seed0.csv").is_file()  # DVC's plots
+    html = _smk(work, config, "--report", str(work / "report.html"))
+    assert html.returncode == 0, html.stderr[-3000:]
+    page = (work / "report.html").read_text()
+    for caption in ("Linear evaluation of the frozen encoder", "Pretraining curves against optimiser step",
+                    "Transfer: linear evaluation (L2 logistic regression", "Transfer (Table 3 protocols)"):
+        assert caption in page  # tables and plots, captioned from byol_pkg.report.captions
 
     again = _smk(work, config, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

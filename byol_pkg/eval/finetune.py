@@ -14,7 +14,8 @@
 
 A sweep keeps its state in a work folder so that a killed sweep resumes where it stopped::
 
-    <work>/sweep.json          what the sweep is (encoder, dataset, split sizes, grid); another sweep is refused
+    <work>/sweep.json          what the sweep is (encoder, dataset, split sizes, grid); a different sweep
+                               replaces a finished one and is refused while this one is unfinished
     <work>/grid/<tag>.json     a finished grid point: hyper-parameters, run spec, validation score
     <work>/grid/<tag>.ckpt     the run in progress (deleted when it finishes)
     <work>/best.pt             weights of the best point so far (sweeps without refit)
@@ -147,19 +148,32 @@ def _eval_transform(s: SweepSettings) -> EvalTransform:
 
 
 class SweepStateError(ValueError):
-    """The work folder holds the state of a different sweep."""
+    """The work folder holds the unfinished state of a different sweep."""
+
+
+#: Files of a sweep's state in its work folder (removed when a finished sweep is replaced by another).
+_STATE = ("sweep.json", "final.json", "best.pt", "refit.ckpt")
 
 
 def _check_work_dir(work: Path, fingerprint: dict) -> None:
+    """Claim ``work`` for the sweep ``fingerprint``: the same sweep resumes; a different *finished* sweep (its
+    result is already in the output file, which this run replaces) is cleared; a different *unfinished* one is
+    refused, so that its progress is never lost."""
     marker = work / "sweep.json"
     fingerprint = json.loads(json.dumps(fingerprint))
     if marker.is_file():
         old = json.loads(marker.read_text())
-        if old != fingerprint:
-            diff = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
-            raise SweepStateError(f"{work} holds another sweep (differs in: {', '.join(diff)}); "
-                             "use another work folder or delete it")
-        return
+        if old == fingerprint:
+            return
+        diff = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+        if not (work / "final.json").is_file():
+            raise SweepStateError(f"{work} holds another, unfinished sweep (differs in: {', '.join(diff)}); "
+                                  "finish it, use another output, or delete the folder")
+        log.info("%s: replacing a finished sweep (differs in: %s)", work, ", ".join(diff))
+        for path in (work / "grid").glob("*"):
+            path.unlink()
+        for name in _STATE:
+            (work / name).unlink(missing_ok=True)
     atomic_write_json(marker, fingerprint)
 
 

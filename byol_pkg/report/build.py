@@ -4,11 +4,13 @@ Layout under ``out_dir``::
 
     tables/{table1,table2,table3,knn,comparisons}.{md,tex,csv}   only the tables with data
     plots/{transfer,semisup,pretrain_curves,knn_vs_epoch}.{png,pdf}   only the plots with data
+    metrics.json                                                 headline results (``dvc metrics show``)
+    curves/<quantity>/<run>.csv                                  pretraining curves (``dvc plots show``)
     report.md                                                    every table, every plot with its caption,
                                                                  the paper's reference numbers, the inputs
 
 Files of a table or plot that has no data this time are removed, so the folder always matches the inputs.
-The captions here are the same as ``workflow/report/*.rst`` (for ``snakemake --report``).
+Titles and captions come from :mod:`byol_pkg.report.captions`, which ``snakemake --report`` shows too.
 """
 
 from __future__ import annotations
@@ -21,29 +23,12 @@ import pandas as pd
 from ..eval.results import results_frame
 from ..io import atomic_write_text
 from . import published as pub
+from .captions import PLOT_CAPTIONS, PLOT_TITLES, TABLE_NAMES
+from .dvc_outputs import export_curves, write_metrics_json
 from .plots import all_plots
 from .tables import ReportTable, paper_tables, prepare, to_markdown, write_table
 
 log = logging.getLogger(__name__)
-
-TABLE_NAMES = ("table1", "table2", "table3", "knn", "comparisons")
-PLOT_CAPTIONS = {
-    "transfer": "Transfer (Table 3 protocols): our mean per dataset (error bar: std over seeds) beside the "
-                "paper's ImageNet-pretrained ResNet-50 values (hatched) for the same methods. The axis names the "
-                "metrics; datasets not scored by top-1 name theirs under the tick.",
-    "semisup": "Semi-supervised: accuracy against the labelled fraction of the training set (log axis), per "
-               "method; error bars: std over seeds. Dashed: the paper's ImageNet 1 % / 10 % values (Table 2, "
-               "ResNet-50), on ImageNet panels only.",
-    "pretrain_curves": "Pretraining curves against optimiser step: BYOL loss (0-8 scale: both directions summed), "
-                       "target EMA rate τ (cosine from τ_base to 1), learning rate (warm-up then cosine) and the "
-                       "collapse monitor (per-dimension std of the l2-normalised online outputs, averaged; about "
-                       "1/sqrt(dim) when spread out, 0 when collapsed).",
-    "knn_vs_epoch": "kNN top-1 accuracy of intermediate pretraining checkpoints against the epoch they were "
-                    "saved at, per method (colour) and k (line style); bands: std over seeds.",
-}
-PLOT_TITLES = {"transfer": "Transfer: ours vs published", "semisup": "Accuracy against label fraction",
-               "pretrain_curves": "Pretraining curves", "knn_vs_epoch": "kNN accuracy during pretraining"}
-
 
 def _published_markdown() -> str:
     """The paper's reference numbers (spec §7) as Markdown, for the end of the report."""
@@ -117,7 +102,8 @@ def build_report(result_files: list[str | Path], metrics_csvs: list[str | Path],
                  decimals: int = 1) -> dict:
     """Write every table and plot with data and ``report.md`` under ``out_dir``.
 
-    Returns ``{"tables": {name: [paths]}, "plots": {name: [paths]}, "report": path, "records": count}``.
+    Returns ``{"tables": {name: [paths]}, "plots": {name: [paths]}, "report": path, "records": count,
+    "metrics": metrics.json path, "curves": [curve CSV paths]}``.
     """
     out_dir = Path(out_dir)
     result_files = [Path(p) for p in result_files]
@@ -132,9 +118,12 @@ def build_report(result_files: list[str | Path], metrics_csvs: list[str | Path],
     written = {t.name: write_table(t, out_dir / "tables") for t in tables}
     plots = all_plots(frame, metrics_csvs, out_dir / "plots")
     _remove_stale(out_dir, set(written), set(plots))
+    metrics = write_metrics_json(frame, out_dir / "metrics.json")
+    curves = export_curves(metrics_csvs, out_dir / "curves")
     report = atomic_write_text(out_dir / "report.md",
                                _report_markdown(tables, plots, out_dir, frame, result_files, metrics_csvs))
-    return {"tables": written, "plots": plots, "report": report, "records": int(len(frame))}
+    return {"tables": written, "plots": plots, "report": report, "records": int(len(frame)), "metrics": metrics,
+            "curves": curves}
 
 
 def _remove_stale(out_dir: Path, tables: set[str], plots: set[str]) -> None:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..io import atomic_write_text
 from . import published as pub
+from .captions import TABLE_CAPTIONS, TABLE_TITLES
 
 #: Display names of our ``method`` values; others are shown as they are.
 METHOD_NAMES = {"byol": "BYOL", "simclr": "SimCLR", "supervised": "Supervised", "random-init": "Random init",
@@ -255,10 +256,7 @@ def table1(frame: pd.DataFrame, decimals: int = 1, published_arch: str | None = 
     rows += _published_rows(pub.table1_rows(published_arch), cols,
                             lambda c: c.metric if c.dataset in pub.IMAGENET_NAMES else None,
                             lambda p: (p.label,))
-    caption = ("Linear evaluation of the frozen encoder (protocol `linear`; variant `cached`: centre-crop "
-               "features, `augmented`: crop + flip on the fly). Ours: mean ± std over seeds (n = seeds). "
-               "Published: paper Table 1 (ImageNet, ResNet-50), only in ImageNet columns.")
-    return ReportTable("table1", "Table 1 — linear evaluation", caption, ("Method",), cols, rows, decimals)
+    return ReportTable("table1", TABLE_TITLES["table1"], TABLE_CAPTIONS["table1"], ("Method",), cols, rows, decimals)
 
 
 def table2(frame: pd.DataFrame, decimals: int = 1, published_arch: str | None = "ResNet-50") -> ReportTable:
@@ -285,10 +283,7 @@ def table2(frame: pd.DataFrame, decimals: int = 1, published_arch: str | None = 
     rows += _published_rows(pub.table2_rows(published_arch), cols,
                             lambda c: (fractions[c.label], c.metric) if c.dataset in pub.IMAGENET_NAMES else None,
                             lambda p: (p.label,))
-    caption = ("Semi-supervised: the whole network fine-tuned on a class-balanced fraction of the training "
-               "labels (protocol `semisup`). Ours: mean ± std over seeds (n = seeds). Published: paper Table 2 "
-               "(ImageNet 1 % / 10 %, ResNet-50), only in ImageNet columns.")
-    return ReportTable("table2", "Table 2 — semi-supervised", caption, ("Method",), cols, rows, decimals)
+    return ReportTable("table2", TABLE_TITLES["table2"], TABLE_CAPTIONS["table2"], ("Method",), cols, rows, decimals)
 
 
 def table3_metric(dataset: str) -> str:
@@ -345,12 +340,7 @@ def table3(frame: pd.DataFrame, decimals: int = 1) -> ReportTable:
         rows += _published_rows(pub.table3_rows(protocol), cols,
                                 lambda c: c.dataset if c.metric == table3_metric(c.dataset) else None,
                                 lambda p: (name, p.label), group=f"{protocol} published")
-    caption = ("Transfer: linear evaluation (L2 logistic regression on frozen features, protocol "
-               "`transfer_linear`) and fine-tuning of the whole network (`finetune`). Metric per dataset as in "
-               "the paper: top-1 unless named in the header (mean per-class accuracy, VOC2007 11-point mAP). "
-               "Ours: mean ± std over seeds (n = seeds). Published: paper Table 3 (ImageNet-pretrained "
-               "ResNet-50), only for the paper's 12 datasets.")
-    return ReportTable("table3", "Table 3 — transfer", caption, ("Protocol", "Method"), cols, rows, decimals)
+    return ReportTable("table3", TABLE_TITLES["table3"], TABLE_CAPTIONS["table3"], ("Protocol", "Method"), cols, rows, decimals)
 
 
 def knn_table(frame: pd.DataFrame, decimals: int = 1) -> ReportTable:
@@ -365,9 +355,7 @@ def knn_table(frame: pd.DataFrame, decimals: int = 1) -> ReportTable:
                          + ("" if k[2] == "top1" else f" {METRIC_NAMES.get(k[2], k[2])}"), "knn", *k) for k in keys}
     rows = _order_rows(_our_rows(summary, columns, lambda r: (r["dataset"], r["variant"], r["metric"]),
                                  lambda r: (r["label"],)), _sorted_labels(df))
-    caption = ("Weighted kNN top-1 accuracy (cosine similarity, temperature-weighted votes) of the final "
-               "encoder's frozen features; mean ± std over seeds (n = seeds). Not a paper table.")
-    return ReportTable("knn", "kNN accuracy", caption, ("Method",), list(columns.values()), rows, decimals)
+    return ReportTable("knn", TABLE_TITLES["knn"], TABLE_CAPTIONS["knn"], ("Method",), list(columns.values()), rows, decimals)
 
 
 # ----------------------------------------------------------------------------------------------- comparisons
@@ -454,9 +442,7 @@ def comparison_table(frame: pd.DataFrame, reference: str | None = None, decimals
                 "Mean A": Cell(res.mean_a, res.std_a, res.n_a), "Mean B": Cell(res.mean_b, res.std_b, res.n_b),
                 "Δ (A − B)": Cell(res.diff), "Spread (std A + std B)": Cell(res.spread),
                 "Exceeds spread": Cell(math.nan, note=verdict)}, group=other))
-    caption = ("Method A against method B on every cell both report: Δ = difference of the seed means; "
-               "'exceeds' is yes when |Δ| > std A + std B (n/a when either has a single seed).")
-    table = ReportTable("comparisons", "Method comparisons", caption,
+    table = ReportTable("comparisons", TABLE_TITLES["comparisons"], TABLE_CAPTIONS["comparisons"],
                         ("Method A", "Method B", "Protocol", "Dataset", "Variant", "Metric"),
                         cols, rows, decimals)
     return table

@@ -3,6 +3,13 @@ byol commands, and the lists of targets."""
 
 from snakemake.utils import validate
 
+from byol_pkg.report.captions import (
+    PLOT_CAPTIONS,
+    PLOT_TITLES,
+    TABLE_CAPTIONS,
+    TABLE_TITLES,
+)
+
 validate(config, schema="../schemas/config.schema.yaml")
 
 EVAL = config["evaluation"]

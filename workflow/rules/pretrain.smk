@@ -11,7 +11,7 @@ rule pretrain:
         "results/benchmarks/pretrain/{run}/seed{seed}.tsv"
     conda:
         "../envs/byol.yaml"
-    threads: workflow.cores
+    threads: 8  # capped at --cores locally; SLURM: cpus per task (see the profile)
     resources:
         gpu=pretrain_gpus,
         mem_mb=8000,

@@ -1,5 +1,7 @@
 rule report:
-    """Paper-form tables (Markdown, LaTeX, CSV) and plots from the result files only, plus one flat table."""
+    """Paper-form tables (Markdown, LaTeX, CSV), plots, DVC metrics and curves from the result files only, plus
+    one flat table of every record. Tables and plots are captioned in `snakemake --report report.html`.
+    """
     input:
         results=eval_results(),
         metrics=pretrain_metrics(),
@@ -7,6 +9,22 @@ rule report:
         report="results/report/report.md",
         table="results/report/results.md",
         records="results/report/results.csv",
+        metrics="results/report/metrics.json",
+        tables=report(
+            directory("results/report/tables"),
+            patterns=["{name}.csv"],
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{name}"},
+        ),
+        plots=report(
+            directory("results/report/plots"),
+            patterns=["{name}.png"],
+            caption="../report/plot.rst",
+            category="Plots",
+            labels={"figure": "{name}"},
+        ),
+        curves=directory("results/report/curves"),
     log:
         "results/logs/report.log",
     benchmark:
@@ -19,6 +37,8 @@ rule report:
         runtime=10,
     params:
         out=subpath(output.report, parent=True),
+        titles={**TABLE_TITLES, **PLOT_TITLES},
+        captions={**TABLE_CAPTIONS, **PLOT_CAPTIONS},
     shell:
         "(byol results {input.results} --by method --markdown --csv {output.records} > {output.table} && "
         "byol report --results {input.results} --metrics {input.metrics} --out {params.out}) 2> {log}"
