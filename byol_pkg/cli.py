@@ -53,13 +53,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def _resolve_splits(args: argparse.Namespace) -> None:
-    """Fill in the split names: a transfer dataset of the paper gets its train / val / test splits (Table 10)
-    unless any split is given explicitly; any other dataset gets train, a hold-out of it, and test."""
+    """Fill in the split names: a transfer dataset of the paper or ImageNet gets its train / val / test splits
+    (Table 10) unless any split is given explicitly; any other dataset gets train, a hold-out of it, and test."""
     if not hasattr(args, "val_split"):
         return
-    from .data.transfer import TRANSFER_DATASETS
+    from .data.prepare import paper_splits
 
-    spec = TRANSFER_DATASETS.get(args.dataset.strip().lower().replace("-", "_"))
+    spec = paper_splits(args.dataset)
     if spec is not None and args.train_split is None and args.val_split is None and args.test_split is None:
         args.train_split, args.val_split, args.test_split = spec.train, spec.val, spec.test
         logging.getLogger(__name__).info("%s: the paper's splits train=%s val=%s test=%s (refit on train+val)",
@@ -70,7 +70,7 @@ def _resolve_splits(args: argparse.Namespace) -> None:
 
 
 def _save_split_lists(args: argparse.Namespace) -> None:
-    """Record which images each split of a transfer dataset holds (hold-outs included) under
+    """Record which images each split of a dataset with the paper's splits holds (hold-outs included) under
     ``<cache>/splits/<dataset>_<split>.txt``, once."""
     from .data import build_dataset
     from .eval.subsets import write_split_list
@@ -125,6 +125,10 @@ def cmd_knn(args: argparse.Namespace) -> int:
     test_x, test_y, _ = cached_features(encoder, args.dataset, args.root, args.test_split, args.cache_root,
                                         args.image_size, device=args.device, num_workers=args.num_workers)
     num_classes = int(max(train_y.max(), test_y.max()) + 1)
+    epoch = args.pretrain_epoch
+    if epoch is None and not encoder.random_init:
+        epoch = encoder.meta.get("pretrain_epoch")  # set by byol export-encoder
+    extra = {} if epoch is None else {"pretrain_epoch": epoch}
     records = []
     for k in args.k:
         value = knn_accuracy(train_x, train_y, test_x, test_y, k, args.temperature, num_classes, args.device)
@@ -132,10 +136,11 @@ def cmd_knn(args: argparse.Namespace) -> int:
             protocol="knn", variant=f"k={k}", metric="top1", value=value, dataset=args.dataset, encoder=encoder.label,
             encoder_sha256=encoder.sha256, method=args.method, backbone=encoder.meta["backbone"],
             split_sizes={args.train_split: int(len(train_y)), args.test_split: int(len(test_y))},
-            hyperparameters={"k": k, "temperature": args.temperature}, seed=args.seed,
+            hyperparameters={"k": k, "temperature": args.temperature, **extra}, seed=args.seed,
             wall_s=time.perf_counter() - t0))
     scores = ", ".join(f"k={r.hyperparameters['k']} top-1 {r.value:.2f}%" for r in records)
-    return _emit(args, records, f"kNN (T={args.temperature}) {encoder.label} on {args.dataset}: {scores}")
+    at = "" if epoch is None else f" (pretraining epoch {epoch})"
+    return _emit(args, records, f"kNN (T={args.temperature}) {encoder.label}{at} on {args.dataset}: {scores}")
 
 
 def _train_val_test(args: argparse.Namespace, encoder):
@@ -274,6 +279,30 @@ def cmd_finetune(args: argparse.Namespace) -> int:
                  f"{res.test_scores[metric]:.2f}% ({res.best.tag} chosen on validation, refit on train+val)")
 
 
+def _listed_subset(args: argparse.Namespace, sp) -> np.ndarray:
+    """Indices into the full training split of the images of ``--subset``. When the validation split is held
+    out of the labelled training images (ImageNet's 10,009; SimCLR's lists were drawn from all of them), the
+    list is read against the ``trainval`` split and its validation images are dropped with a warning."""
+    from .data import build_dataset
+    from .data.prepare import paper_splits
+    from .eval.subsets import read_subset
+
+    try:
+        return read_subset(args.subset, sp.full_train)
+    except ValueError:
+        spec = paper_splits(args.dataset)
+        if (spec is None or sp.val_indices is not None or args.train_split != spec.train
+                or spec.trainval == spec.train or not hasattr(sp.full_train, "paths")):
+            raise
+    trainval = build_dataset(args.dataset, args.root, spec.trainval)
+    picked = [trainval.paths[int(i)] for i in read_subset(args.subset, trainval)]
+    position = {p: i for i, p in enumerate(sp.full_train.paths)}
+    kept = np.sort(np.asarray([position[p] for p in picked if p in position], dtype=np.int64))
+    logging.getLogger(__name__).warning("%d images of %s are in the validation split '%s' and were dropped",
+                                        len(picked) - len(kept), args.subset, args.val_split)
+    return kept
+
+
 def _semisup_subset(args: argparse.Namespace, sp):
     """Indices (into the full training split) of the labelled subset, never containing validation images."""
     from .eval.subsets import balanced_subset, read_subset, write_subset
@@ -281,7 +310,7 @@ def _semisup_subset(args: argparse.Namespace, sp):
     log = logging.getLogger(__name__)
     held = set() if sp.val_indices is None else set(int(i) for i in sp.val_indices)
     if args.subset:
-        idx = read_subset(args.subset, sp.full_train)
+        idx = _listed_subset(args, sp)
         kept = np.asarray([i for i in idx if int(i) not in held], dtype=np.int64)
         if len(kept) < len(idx):
             log.warning("%d images of %s are in the validation hold-out and were dropped", len(idx) - len(kept),
@@ -413,6 +442,45 @@ def _add_encoder_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-workers", type=int, default=0)
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .data.prepare import prepare_dataset, prepare_pretrain
+    from .data.registry import DATASETS, _canonical
+
+    _setup_logging(None)
+    if args.set and args.config is None:
+        print("byol prepare: error: --set applies to --config only", file=sys.stderr)
+        return 2
+    cfg = None
+    if args.config is not None:
+        from .config import load_config
+
+        cfg = load_config(args.config, args.set)
+    name = cfg.data.name if cfg is not None else args.dataset
+    if _canonical(name) not in DATASETS:
+        print(f"byol prepare: error: unknown dataset '{name}'; allowed: {', '.join(sorted(DATASETS))}",
+              file=sys.stderr)
+        return 2
+    if cfg is not None:
+        manifest = prepare_pretrain(cfg, args.out, args.cache_root, args.download, config=args.config,
+                                    overrides=args.set)
+    else:
+        manifest = prepare_dataset(args.dataset, args.root, args.out, args.cache_root, args.download)
+    sizes = ", ".join(f"{split} {entry['size']}" for split, entry in manifest["splits"].items())
+    print(f"{args.out}: {manifest['dataset']} ({manifest['num_classes']} classes): {sizes}")
+    return 0
+
+
+def cmd_export_encoder(args: argparse.Namespace) -> int:
+    from .train.export import export_checkpoint
+
+    _setup_logging(None)
+    info = export_checkpoint(args.checkpoint, args.out, args.pretrain_epoch)
+    epoch = info.get("pretrain_epoch")
+    print(f"{args.out}: online encoder of {args.checkpoint} (step {info['step']}"
+          + (f", epoch {epoch})" if epoch is not None else ")"))
+    return 0
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     from .eval.results import results_frame, summary_table
 
@@ -451,6 +519,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, encoder.pt, config.yaml")
     p.set_defaults(func=cmd_pretrain)
 
+    x = sub.add_parser("export-encoder", help="write the online encoder of a training checkpoint as "
+                                                "encoder.pt + encoder.json (e.g. one per kept epoch)")
+    x.add_argument("--checkpoint", required=True, type=Path, help="RUN/checkpoints/epoch_XXXX.pt (or last.pt)")
+    x.add_argument("--out", required=True, type=Path, help="encoder file to write (encoder.json goes beside it)")
+    x.add_argument("--pretrain-epoch", type=int, default=None,
+                   help="epoch recorded in encoder.json (default: XXXX of an epoch_XXXX.pt name)")
+    x.set_defaults(func=cmd_export_encoder)
+
+    pp = sub.add_parser("prepare", help="check a dataset and record its splits (file lists + manifest JSON)")
+    what = pp.add_mutually_exclusive_group(required=True)
+    what.add_argument("--dataset", help="evaluation dataset: every split the protocols use")
+    what.add_argument("--config", help="pretrain config (YAML file or preset): its pretraining dataset")
+    pp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (--config)")
+    pp.add_argument("--root", default="data", help="data root (--dataset; --config uses data.root)")
+    pp.add_argument("--cache-root", default="results/features",
+                    help="the split lists go to <cache-root>/splits/ (where the evaluation commands write them)")
+    pp.add_argument("--download", action="store_true", help="download the dataset where the loader can")
+    pp.add_argument("--out", required=True, type=Path, help="manifest JSON, e.g. results/data/<dataset>.json")
+    pp.set_defaults(func=cmd_prepare)
+
     q = sub.add_parser("probe", help="quick linear probe of an encoder (sanity check, not the paper protocol)")
     q.add_argument("--encoder", required=True, type=Path, help="encoder.pt written by byol pretrain")
     q.add_argument("--dataset", default="fashion_mnist")
@@ -475,6 +563,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--temperature", type=float, default=0.07)
     k.add_argument("--train-split", default="train")
     k.add_argument("--test-split", default="test")
+    k.add_argument("--pretrain-epoch", type=int, default=None,
+                   help="pretraining epoch of the encoder, recorded for the kNN-vs-epoch curve "
+                        "(default: pretrain_epoch of encoder.json, written by byol export-encoder)")
     k.add_argument("--out", type=Path, default=None, help="result file (JSON list of records)")
     k.set_defaults(func=cmd_knn)
 

@@ -4,7 +4,8 @@
 >>> img, label = ds[0]                                                     # doctest: +SKIP
 
 Registered names: ``fashion_mnist``, ``digits``, ``cifar10``, ``cifar100``, ``stl10``,
-``imagefolder``, and the transfer datasets of :mod:`byol_pkg.data.transfer` (``food101``, ``voc2007``, ...).
+``imagefolder``, ``imagenet`` (the paper's ImageNet splits, :mod:`byol_pkg.data.imagenet`), and the transfer
+datasets of :mod:`byol_pkg.data.transfer` (``food101``, ``voc2007``, ...).
 Nothing is downloaded unless ``download=True``.
 """
 
@@ -14,7 +15,7 @@ from .idx import read_idx
 from .registry import DATASETS, build_dataset, register_dataset
 
 # Importing the loaders registers them in DATASETS.
-from . import cifar, digits, fashion_mnist, image_folder, stl10  # noqa: F401  isort: skip
+from . import cifar, digits, fashion_mnist, image_folder, imagenet, stl10  # noqa: F401  isort: skip
 from . import transfer  # noqa: F401  isort: skip  (food101, voc2007, ... see transfer/specs.py)
 
 __all__ = [

@@ -21,7 +21,7 @@ from .. import __version__
 from ..augment import ViewParams, ViewTransform
 from ..config import Config, ConfigError, dump_yaml, to_dict, to_flat_dict
 from ..data import build_dataset
-from ..io import atomic_torch_save, atomic_write_json, atomic_write_text
+from ..io import atomic_write_json, atomic_write_text
 from ..loss import byol_loss, collapse_std
 from ..models import build_byol, ema_pairs, update_target
 from ..models.sync_bn import convert_sync_batchnorm
@@ -30,6 +30,7 @@ from ..runtime import configure_cpu_threads
 from ..schedules import StepPlan, scaled_lr, target_tau, warmup_cosine_lr
 from .checkpoint import CheckpointError, CheckpointManager
 from .distributed import DistInfo, all_reduce_mean, cleanup, init_distributed, resolve_device
+from .export import encoder_state, write_encoder
 from .metrics_log import MetricsLog
 from .stream import StreamBatchSampler, TwoViewDataset
 
@@ -145,25 +146,9 @@ def _hms(seconds: float) -> str:
     return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def _encoder_state(online: nn.Module) -> dict[str, torch.Tensor]:
-    """The online encoder's plain state dict (library parameter names, CPU tensors)."""
-    return {k: v.detach().cpu().clone() for k, v in online.encoder.state_dict().items()}
-
-
 def export_encoder(out_dir: Path, online: nn.Module, cfg: Config, step: int) -> Path:
     """Write ``encoder.pt`` (online encoder state dict) and ``encoder.json`` (how to rebuild it)."""
-    path = atomic_torch_save(out_dir / "encoder.pt", _encoder_state(online))
-    atomic_write_json(out_dir / "encoder.json", {
-        "backbone": cfg.model.backbone,
-        "cifar_stem": cfg.model.cifar_stem,
-        "network": "online",
-        "step": step,
-        "image_size": cfg.augment.image_size,
-        "mean": cfg.augment.mean,
-        "std": cfg.augment.std,
-        "byol_bench_version": __version__,
-    })
-    return path
+    return write_encoder(Path(out_dir) / "encoder.pt", encoder_state(online), cfg, step)
 
 
 def pretrain(cfg: Config, out_dir: str | Path) -> dict[str, Any]:

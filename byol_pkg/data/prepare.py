@@ -1,0 +1,108 @@
+"""``byol prepare``: check that a dataset is in place and record exactly which images each split holds.
+
+Two forms, both ending in a manifest JSON (written atomically, only after every split was built):
+
+- evaluation data (``--dataset``): every split the protocols use (:func:`evaluation_splits`: the paper's
+  train / val / trainval / test for the Table 3 transfer datasets and ImageNet, train / test otherwise), each
+  saved as a file list ``<cache_root>/splits/<dataset>_<split>.txt`` (the lists the evaluation commands write);
+- pretraining data (``--config``): the dataset a pretrain config trains on, built as ``byol pretrain`` builds
+  it, its list saved as ``<cache_root>/splits/pretrain_<dataset>_<split>[_first<N>].txt``.
+
+Manifest fields: ``dataset``, ``root``, ``num_classes`` (the dataset's class count), ``roles`` (protocol role
+-> split name), and per split: ``size``, ``num_classes`` (classes with at least one labelled image in the
+split), ``list`` (path of its file list), ``list_sha256``, ``labels_sha256`` (of the int64 label array) and
+``rule`` (how the split was made). A missing dataset raises the loaders' one-line
+:class:`~byol_pkg.data.errors.DatasetNotFoundError` before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..io import atomic_write_json
+from .base import ImageDataset
+from .imagenet import PAPER_SPLITS
+from .registry import _canonical, build_dataset
+
+ROLES = ("train", "val", "trainval", "test")
+
+
+def paper_splits(dataset: str):
+    """The paper's split names of ``dataset`` (a ``TransferSpec`` or ``PaperSplits`` with ``display``,
+    ``train``, ``val``, ``trainval``, ``test``), or None for a dataset without them."""
+    from .transfer import TRANSFER_DATASETS
+
+    key = _canonical(dataset)
+    return TRANSFER_DATASETS.get(key) or PAPER_SPLITS.get(key)
+
+
+def evaluation_splits(dataset: str) -> dict[str, str]:
+    """Protocol role -> split name of every split the evaluation protocols read (``byol`` ``_resolve_splits``)."""
+    spec = paper_splits(dataset)
+    if spec is None:
+        return {"train": "train", "test": "test"}
+    return {role: getattr(spec, role) for role in ROLES}
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def classes_present(targets: np.ndarray) -> int:
+    """Classes with at least one labelled image (multi-label ``[N, C]``: columns with a positive entry)."""
+    y = np.asarray(targets)
+    if y.ndim == 2:
+        return int((y > 0).any(axis=0).sum())
+    return int(np.unique(y[y >= 0]).size)
+
+
+def split_entry(dataset: ImageDataset, list_path: Path) -> dict[str, Any]:
+    """Write the split's file list and describe it."""
+    from ..eval.subsets import write_split_list
+
+    write_split_list(list_path, dataset)
+    return {"size": len(dataset), "num_classes": classes_present(dataset.targets), "list": str(list_path),
+            "list_sha256": _sha256(list_path.read_bytes()),
+            "labels_sha256": _sha256(np.ascontiguousarray(dataset.targets, dtype=np.int64).tobytes()),
+            "rule": getattr(dataset, "split_rule", "as shipped")}
+
+
+def _manifest(name: str, root: str | None, built: dict[str, ImageDataset], lists: dict[str, Path],
+              roles: dict[str, str], **extra: Any) -> dict[str, Any]:
+    splits = {split: split_entry(ds, lists[split]) for split, ds in built.items()}
+    first = next(iter(built.values()))
+    return {"dataset": name, "root": root, "num_classes": int(first.num_classes), "roles": roles,
+            "splits": splits, "byol_bench_version": __version__, **extra}
+
+
+def prepare_dataset(dataset: str, root: str | None, out: str | Path, cache_root: str | Path = "results/features",
+                    download: bool = False) -> dict[str, Any]:
+    """Build every evaluation split of ``dataset``, save their file lists and write the manifest ``out``."""
+    name = _canonical(dataset)
+    roles = evaluation_splits(name)
+    built = {split: build_dataset(name, root, split, download=download) for split in dict.fromkeys(roles.values())}
+    lists = {split: Path(cache_root) / "splits" / f"{name}_{split}.txt" for split in built}
+    manifest = _manifest(name, None if root is None else str(root), built, lists, roles, purpose="evaluation")
+    atomic_write_json(out, manifest)
+    return manifest
+
+
+def prepare_pretrain(cfg, out: str | Path, cache_root: str | Path = "results/features", download: bool = False,
+                     config: str | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Build the pretraining dataset of ``cfg`` as ``byol pretrain`` does, save its file list and write the
+    manifest ``out`` (with the config's ``max_samples`` and ``epoch_size``)."""
+    data = cfg.data
+    name = _canonical(data.name)
+    ds = build_dataset(name, data.root, data.split, download=download or data.download, max_samples=data.max_samples)
+    stem = f"pretrain_{name}_{data.split}" + (f"_first{data.max_samples}" if data.max_samples else "")
+    lists = {data.split: Path(cache_root) / "splits" / f"{stem}.txt"}
+    manifest = _manifest(name, data.root, {data.split: ds}, lists, {"pretrain": data.split}, purpose="pretrain",
+                         config=config, overrides=list(overrides or []), max_samples=data.max_samples,
+                         epoch_size=data.epoch_size or len(ds))
+    atomic_write_json(out, manifest)
+    return manifest

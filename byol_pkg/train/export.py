@@ -1,0 +1,81 @@
+"""The online encoder as an evaluation input: ``encoder.pt`` (its state dict) + ``encoder.json`` (how to rebuild
+it), written at the end of ``byol pretrain`` and by ``byol export-encoder`` from any training checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import __version__
+from ..config import Config, ConfigError, config_from_dict
+from ..io import atomic_torch_save, atomic_write_json
+from .checkpoint import CheckpointError, read_checkpoint
+
+log = logging.getLogger(__name__)
+EPOCH_FILE = re.compile(r"epoch_(\d+)\.pt")
+
+
+def encoder_state(online: nn.Module) -> dict[str, torch.Tensor]:
+    """The online encoder's plain state dict (library parameter names, CPU tensors)."""
+    return {k: v.detach().cpu().clone() for k, v in online.encoder.state_dict().items()}
+
+
+def write_encoder(path: str | Path, state: dict[str, torch.Tensor], cfg: Config, step: int,
+                  **extra: Any) -> Path:
+    """Write ``path`` (the state dict) and the ``.json`` beside it (architecture, preprocessing, step, and
+    ``extra`` keys such as ``pretrain_epoch``), both atomically."""
+    path = Path(path)
+    atomic_torch_save(path, state)
+    atomic_write_json(path.with_suffix(".json"), {
+        "backbone": cfg.model.backbone,
+        "cifar_stem": cfg.model.cifar_stem,
+        "network": "online",
+        "step": step,
+        "image_size": cfg.augment.image_size,
+        "mean": cfg.augment.mean,
+        "std": cfg.augment.std,
+        "byol_bench_version": __version__,
+        **extra,
+    })
+    return path
+
+
+def checkpoint_epoch(path: str | Path) -> int | None:
+    """The epoch of a kept epoch checkpoint ``epoch_XXXX.pt`` (None for ``last.pt`` / ``previous.pt``)."""
+    m = EPOCH_FILE.fullmatch(Path(path).name)
+    return int(m.group(1)) if m else None
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path, pretrain_epoch: int | None = None) -> dict:
+    """Write the online encoder of a training checkpoint to ``out`` (+ ``.json``) as the end of pretraining
+    does, plus ``pretrain_epoch`` (default: from an ``epoch_XXXX.pt`` name; omitted when unknown). Returns the
+    json. A missing or unreadable checkpoint raises :class:`CheckpointError` (one line)."""
+    from ..models import build_byol
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise CheckpointError(f"checkpoint {checkpoint} not found (byol pretrain writes <run>/checkpoints/"
+                              "epoch_XXXX.pt every train.checkpoint_every_epochs epochs, and last.pt)")
+    state = read_checkpoint(checkpoint)
+    try:
+        cfg = config_from_dict(state["config"], str(checkpoint))
+    except ConfigError as err:
+        raise CheckpointError(f"checkpoint {checkpoint} holds an unusable config ({err})") from None
+    m = cfg.model
+    online, _ = build_byol(m.backbone, m.cifar_stem, m.projector_hidden, m.projector_out, m.predictor_hidden)
+    try:
+        online.load_state_dict(state["online"])
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint {checkpoint}: online network does not fit its config "
+                              f"({str(err).strip().splitlines()[0][:200]})") from None
+    epoch = checkpoint_epoch(checkpoint) if pretrain_epoch is None else int(pretrain_epoch)
+    if epoch is None:
+        log.warning("%s is not an epoch_XXXX.pt checkpoint: encoder.json gets no pretrain_epoch", checkpoint)
+    extra = {"pretrain_epoch": epoch} if epoch is not None else {}
+    write_encoder(out, encoder_state(online), cfg, int(state["step"]), **extra)
+    return {"checkpoint": str(checkpoint), "out": str(out), "step": int(state["step"]), **extra}
