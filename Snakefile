@@ -1,5 +1,5 @@
 # byol-bench workflow: `snakemake --cores all` from the repository root. Rules live in workflow/rules/,
-# split by stage: pretraining -> features -> linear / semi-supervised / transfer evaluation -> report.
+# split by stage: data -> pretraining -> features -> linear / semi-supervised / transfer evaluation -> report.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -23,6 +23,7 @@ rule all:
         "results/report/results.md",
 
 
+include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/eval.smk"
 include: "workflow/rules/semisup.smk"

@@ -48,13 +48,36 @@ def test_config_schema_rejects_a_bad_config(tmp_path):
     assert "other_run" in res.stdout + res.stderr and "required" in res.stdout + res.stderr
 
 
+def _dry_run_counts(config: str) -> dict[str, int]:
+    res = _run(_tool("snakemake"), "-n", "--forceall", "--quiet", "rules", "--configfile", f"config/{config}.yaml")
+    assert res.returncode == 0, res.stderr[-2000:]
+    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.M)}
+
+
 def test_default_config_expands_to_the_demo_dag():
-    res = _run(_tool("snakemake"), "-n", "--forceall", "--rerun-incomplete", "--quiet", "rules")
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.M))
-    # 1 run x 1 seed; 2 methods: extract for fashion_mnist + digits, knn, linear x 2 modes, semisup x 2 subsets,
-    # transfer linear x 2 datasets, fine-tuning on digits; one report
-    assert counts == {"pretrain": "1", "extract": "4", "knn": "2", "linear": "4", "semisup": "4",
-                      "transfer_linear": "4", "transfer_finetune": "2", "report": "1", "all": "1", "total": "23"}
+    # 1 run x 1 seed x 2 methods (byol, random-init); datasets fashion_mnist (pretraining) + digits (transfer);
+    # kNN at epochs 1 and 2 for byol only; one report
+    assert _dry_run_counts("config") == {
+        "prepare_dataset": 2, "prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 2, "extract": 4,
+        "knn": 2, "knn_epoch": 2, "linear": 4, "semisup": 4, "transfer_linear": 2, "transfer_finetune": 2,
+        "report": 1, "all": 1, "total": 28}
+
+
+def test_cifar10_config_expands_to_its_complete_dag():
+    # cifar10 + cifar100 (transfer, linear and fine-tuned); kNN at 4 kept epochs for byol
+    assert _dry_run_counts("cifar10") == {
+        "prepare_dataset": 2, "prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 4, "extract": 4,
+        "knn": 2, "knn_epoch": 4, "linear": 4, "semisup": 4, "transfer_linear": 2, "transfer_finetune": 2,
+        "report": 1, "all": 1, "total": 32}
+
+
+def test_imagenet_config_expands_to_the_papers_dag():
+    # imagenet + the 12 transfer datasets, each linear and fine-tuned, for 2 methods
+    counts = _dry_run_counts("imagenet")
+    assert counts == {
+        "prepare_dataset": 13, "prepare_pretrain_data": 1, "pretrain": 1, "extract": 2 * 13, "knn": 2,
+        "linear": 2 * 2, "semisup": 2 * 2, "transfer_linear": 2 * 12, "transfer_finetune": 2 * 12, "report": 1,
+        "all": 1, "total": 101}
 
 
 TINY = """
@@ -63,7 +86,7 @@ seeds: [0]
 pretrain:
   tiny:
     config: demo
-    set: {data.name: digits, data.num_workers: 0, optim.batch_size: 64, optim.epochs: 1, train.max_steps: 3,
+    set: {data.name: digits, data.num_workers: 0, data.max_samples: 192, optim.batch_size: 64, optim.epochs: 1,
           model.projector_hidden: 32, model.projector_out: 16, model.predictor_hidden: 32}
 methods:
   byol: {pretrain: tiny}
@@ -71,6 +94,7 @@ methods:
 evaluation:
   dataset: digits
   knn: {args: {k: [5]}}
+  knn_epochs: [1]
   linear:
     cached: {args: {epochs: 2}}
     augmented: {args: {base_lrs: [0.1], epochs: 1, batch_size: 256}}
@@ -108,12 +132,12 @@ def test_workflow_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     import pandas as pd
 
     records = pd.read_csv(work / "results/report/results.csv")
-    assert set(records["method"]) == {"byol", "random-init"} and len(records) == 2 * 9
+    assert set(records["method"]) == {"byol", "random-init"} and len(records) == 2 * 9 + 1  # + kNN at epoch 1
     report = (work / "results/report/report.md").read_text()
     for name in ("table1", "table2", "table3", "knn"):  # paper-form tables, in three formats
         for ext in ("md", "tex", "csv"):
             assert (work / f"results/report/tables/{name}.{ext}").stat().st_size > 0
-    for plot in ("pretrain_curves", "transfer", "semisup"):
+    for plot in ("pretrain_curves", "transfer", "semisup", "knn_vs_epoch"):
         assert (work / f"results/report/plots/{plot}.png").stat().st_size > 0
         assert f"plots/{plot}.png" in report
     assert (work / "results/pretrain/tiny/seed0/encoder.pt").is_file()
@@ -137,7 +161,8 @@ def test_workflow_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     changed = _smk(work, config, "-n", "--quiet", "rules")
     assert _planned(changed) == {"transfer_finetune": 2, "report": 1, "all": 1}
 
-    config.write_text(TINY.replace("train.max_steps: 3", "train.max_steps: 4"))
+    config.write_text(TINY.replace("data.max_samples: 192", "data.max_samples: 256"))
     changed = _smk(work, config, "-n", "--quiet", "rules")
-    assert _planned(changed) == {"pretrain": 1, "extract": 2, "knn": 2, "linear": 4, "semisup": 2,
-                                 "transfer_linear": 2, "transfer_finetune": 2, "report": 1, "all": 1}
+    assert _planned(changed) == {"prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 1, "extract": 2,
+                                 "knn": 2, "knn_epoch": 1, "linear": 4, "semisup": 2, "transfer_linear": 2,
+                                 "transfer_finetune": 2, "report": 1, "all": 1}

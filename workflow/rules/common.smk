@@ -1,6 +1,8 @@
 """Helpers shared by the rules: config validation, where each method's encoder comes from, the flags of the
 byol commands, and the lists of targets."""
 
+import re
+
 from snakemake.utils import validate
 
 from byol_pkg.report.captions import (
@@ -17,10 +19,22 @@ SEEDS = config["seeds"]
 METHODS = list(config["methods"])
 
 
+def _alternatives(names):
+    """A wildcard constraint matching exactly these names."""
+    return "|".join(re.escape(str(name)) for name in names)
+
+
+def eval_datasets():
+    """Every dataset an evaluation protocol reads."""
+    return sorted({EVAL["dataset"], *EVAL["transfer"]})
+
+
 wildcard_constraints:
     seed=r"\d+",
-    method="|".join(METHODS),
-    run="|".join(config["pretrain"]),
+    epoch=r"\d+",
+    method=_alternatives(METHODS),
+    run=_alternatives(config["pretrain"]),
+    dataset=_alternatives(eval_datasets()),
 
 
 def cli_flags(args):
@@ -53,6 +67,12 @@ def pretrain_overrides(wildcards):
         "seed": wildcards.seed,
         **(config["pretrain"][wildcards.run].get("set") or {}),
     }
+    return " ".join(f"--set {key}={value}" for key, value in sets.items())
+
+
+def pretrain_data_overrides(wildcards):
+    """The run's --set options that shape its dataset (all of them; the seed does not)."""
+    sets = config["pretrain"][wildcards.run].get("set") or {}
     return " ".join(f"--set {key}={value}" for key, value in sets.items())
 
 
@@ -89,8 +109,21 @@ def pretrain_metrics():
 
 def method_encoder(wildcards):
     """The encoder file a method is evaluated on (a random-init method still needs its run's architecture)."""
-    run = config["methods"][wildcards.method]["pretrain"]
-    return f"results/pretrain/{run}/seed{wildcards.seed}/encoder.pt"
+    return f"results/pretrain/{method_run(wildcards)}/seed{wildcards.seed}/encoder.pt"
+
+
+def method_run(wildcards):
+    return config["methods"][wildcards.method]["pretrain"]
+
+
+def epoch_encoder(wildcards):
+    """The encoder of a method's run as it was after pretraining epoch ``wildcards.epoch``."""
+    return f"results/pretrain/{method_run(wildcards)}/seed{wildcards.seed}/epochs/epoch{wildcards.epoch}/encoder.pt"
+
+
+def epoch_checkpoint(wildcards):
+    """The kept checkpoint of an epoch (train.checkpoint_every_epochs must divide it)."""
+    return f"results/pretrain/{wildcards.run}/seed{wildcards.seed}/checkpoints/epoch_{int(wildcards.epoch):04d}.pt"
 
 
 def method_flags(wildcards):
@@ -123,12 +156,23 @@ def eval_results():
         for protocol in ("linear", "finetune"):
             if entry.get(protocol) is not None:
                 per_method.append(f"transfer_{protocol}/{dataset}.json")
-    return expand(
+    files = expand(
         "results/eval/{method}/seed{seed}/{result}",
         method=METHODS,
         seed=SEEDS,
         result=per_method,
     )
+    if (
+        EVAL.get("knn") is not None
+    ):  # kNN of intermediate checkpoints: trained methods only
+        files += expand(
+            "results/eval/{method}/seed{seed}/knn_epochs/{dataset}_epoch{epoch}.json",
+            method=[m for m in METHODS if not config["methods"][m]["random_init"]],
+            seed=SEEDS,
+            dataset=EVAL["dataset"],
+            epoch=EVAL["knn_epochs"],
+        )
+    return files
 
 
 def transfer_linear_args(wildcards):

@@ -6,6 +6,7 @@ rule extract:
     """Frozen-encoder features of the splits a dataset's protocols use (cached under results/features/)."""
     input:
         encoder=method_encoder,
+        data="results/data/{dataset}.json",
     output:
         "results/eval/{method}/seed{seed}/features/{dataset}.json",
     log:
@@ -52,10 +53,38 @@ rule knn:
         "--dataset {wildcards.dataset} {params.args} --out {output} > {log} 2>&1"
 
 
+rule knn_epoch:
+    """kNN accuracy of an intermediate pretraining checkpoint (the kNN-against-epoch plot)."""
+    input:
+        encoder=epoch_encoder,
+        data="results/data/{dataset}.json",
+    output:
+        "results/eval/{method}/seed{seed}/knn_epochs/{dataset}_epoch{epoch}.json",
+    log:
+        "results/logs/eval/{method}/seed{seed}/knn_{dataset}_epoch{epoch}.log",
+    benchmark:
+        "results/benchmarks/eval/{method}/seed{seed}/knn_{dataset}_epoch{epoch}.tsv"
+    conda:
+        "../envs/byol.yaml"
+    threads: 1
+    resources:
+        gpu=eval_gpus(),
+        mem_mb=4000,
+        runtime=60,
+    params:
+        flags=method_flags,
+        args=protocol_args(EVAL.get("knn")),
+    shell:
+        "OMP_NUM_THREADS={threads} byol knn --encoder {input.encoder} {params.flags} "
+        "--dataset {wildcards.dataset} {params.args} --pretrain-epoch {wildcards.epoch} "
+        "--out {output} > {log} 2>&1"
+
+
 rule linear:
     """Linear evaluation (Table 1): on cached features, or on crop + flip views computed on the fly."""
     input:
         encoder=method_encoder,
+        data="results/data/{dataset}.json",
         features="results/eval/{method}/seed{seed}/features/{dataset}.json",
     output:
         "results/eval/{method}/seed{seed}/linear_{mode}/{dataset}.json",

@@ -1,5 +1,7 @@
 rule pretrain:
     """BYOL pretraining of one configured run and seed (resumes from its checkpoints after an interruption)."""
+    input:
+        data="results/data/pretrain_{run}.json",
     output:
         encoder="results/pretrain/{run}/seed{seed}/encoder.pt",
         meta="results/pretrain/{run}/seed{seed}/encoder.json",
@@ -23,3 +25,26 @@ rule pretrain:
         out=subpath(output.encoder, parent=True),
     shell:
         "{params.launcher} pretrain --config {params.preset} {params.overrides} --out {params.out} > {log} 2>&1"
+
+
+rule export_epoch_encoder:
+    """The online encoder of a kept epoch checkpoint (for kNN against pretraining epoch)."""
+    input:
+        final="results/pretrain/{run}/seed{seed}/encoder.pt",  # pretraining done: its checkpoints exist
+    output:
+        encoder="results/pretrain/{run}/seed{seed}/epochs/epoch{epoch}/encoder.pt",
+        meta="results/pretrain/{run}/seed{seed}/epochs/epoch{epoch}/encoder.json",
+    log:
+        "results/logs/pretrain/{run}/seed{seed}_epoch{epoch}.log",
+    benchmark:
+        "results/benchmarks/pretrain/{run}/seed{seed}_epoch{epoch}.tsv"
+    conda:
+        "../envs/byol.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        checkpoint=epoch_checkpoint,
+    shell:
+        "byol export-encoder --checkpoint {params.checkpoint} --out {output.encoder} > {log} 2>&1"

@@ -2,6 +2,7 @@ rule semisup:
     """Semi-supervised fine-tuning on a labelled subset (Table 2); the subset file is shared by all methods."""
     input:
         encoder=method_encoder,
+        data="results/data/{dataset}.json",
     output:
         "results/eval/{method}/seed{seed}/semisup_{subset}/{dataset}.json",
     log:

@@ -28,6 +28,7 @@ rule transfer_finetune:
     """Transfer, fine-tuned (Table 3 bottom): LR x wd grid on validation, refit on train+val, test once."""
     input:
         encoder=method_encoder,
+        data="results/data/{dataset}.json",
     output:
         "results/eval/{method}/seed{seed}/transfer_finetune/{dataset}.json",
     log:
