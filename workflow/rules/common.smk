@@ -131,7 +131,15 @@ def method_flags(wildcards):
     flags = f"--method {wildcards.method} --seed {wildcards.seed}"
     if config["methods"][wildcards.method]["random_init"]:
         flags += " --random-init"
-    return f"{flags} --root {config['data_root']} --device {config['device']} --cache-root results/features"
+    return (
+        f"{flags} --root {config['data_root']} --device {config['device']} "
+        f"--num-workers {config['num_workers']} --cache-root results/features"
+    )
+
+
+def eval_threads():
+    """Threads of an evaluation job: the main process plus its data-loading workers."""
+    return 1 + config["num_workers"]
 
 
 def eval_gpus():

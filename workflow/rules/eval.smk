@@ -15,7 +15,7 @@ rule extract:
         "results/benchmarks/eval/{method}/seed{seed}/features_{dataset}.tsv"
     conda:
         "../envs/byol.yaml"
-    threads: 1
+    threads: eval_threads()
     resources:
         gpu=eval_gpus(),
         mem_mb=4000,
@@ -40,7 +40,7 @@ rule knn:
         "results/benchmarks/eval/{method}/seed{seed}/knn_{dataset}.tsv"
     conda:
         "../envs/byol.yaml"
-    threads: 1
+    threads: eval_threads()
     resources:
         gpu=eval_gpus(),
         mem_mb=4000,
@@ -66,7 +66,7 @@ rule knn_epoch:
         "results/benchmarks/eval/{method}/seed{seed}/knn_{dataset}_epoch{epoch}.tsv"
     conda:
         "../envs/byol.yaml"
-    threads: 1
+    threads: eval_threads()
     resources:
         gpu=eval_gpus(),
         mem_mb=4000,
@@ -96,7 +96,7 @@ rule linear:
         mode="cached|augmented",
     conda:
         "../envs/byol.yaml"
-    threads: 1
+    threads: eval_threads()
     resources:
         gpu=eval_gpus(),
         mem_mb=4000,

@@ -5,7 +5,8 @@ rule pretrain:
     output:
         encoder="results/pretrain/{run}/seed{seed}/encoder.pt",
         meta="results/pretrain/{run}/seed{seed}/encoder.json",
-        metrics="results/pretrain/{run}/seed{seed}/metrics.csv",
+        # update(): not deleted before a rerun, so a resumed run keeps the rows logged before its checkpoint
+        metrics=update("results/pretrain/{run}/seed{seed}/metrics.csv"),
         summary="results/pretrain/{run}/seed{seed}/summary.json",
     log:
         "results/logs/pretrain/{run}/seed{seed}.log",
@@ -16,6 +17,7 @@ rule pretrain:
     threads: 8  # capped at --cores locally; SLURM: cpus per task (see the profile)
     resources:
         gpu=pretrain_gpus,
+        nodes=1,  # torchrun --standalone: every GPU of the run on one node
         mem_mb=8000,
         runtime=24 * 60,
     params:

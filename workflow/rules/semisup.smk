@@ -11,7 +11,7 @@ rule semisup:
         "results/benchmarks/eval/{method}/seed{seed}/semisup_{subset}_{dataset}.tsv"
     conda:
         "../envs/byol.yaml"
-    threads: 1
+    threads: eval_threads()
     resources:
         gpu=eval_gpus(),
         mem_mb=8000,

@@ -11,7 +11,7 @@ rule transfer_linear:
         "results/benchmarks/eval/{method}/seed{seed}/transfer_linear_{dataset}.tsv"
     conda:
         "../envs/byol.yaml"
-    threads: 1
+    threads: eval_threads()
     resources:
         gpu=eval_gpus(),
         mem_mb=8000,
@@ -37,7 +37,7 @@ rule transfer_finetune:
         "results/benchmarks/eval/{method}/seed{seed}/transfer_finetune_{dataset}.tsv"
     conda:
         "../envs/byol.yaml"
-    threads: 1
+    threads: eval_threads()
     resources:
         gpu=eval_gpus(),
         mem_mb=8000,
