@@ -25,6 +25,7 @@ rule all:
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/external.smk"
 include: "workflow/rules/eval.smk"
 include: "workflow/rules/semisup.smk"
 include: "workflow/rules/transfer.smk"

@@ -512,7 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"byol-bench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("pretrain", help="BYOL pretraining (resumes from OUT/checkpoints if present)")
+    p = sub.add_parser("pretrain", help="pretraining: BYOL, or the SimCLR / supervised baselines and ablation "
+                                        "variants of config section method (resumes from OUT/checkpoints)")
     p.add_argument("--config", required=True, help="YAML file or preset name (demo, cifar10, imagenet)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set optim.epochs=3 (repeatable)")
@@ -526,6 +527,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--pretrain-epoch", type=int, default=None,
                    help="epoch recorded in encoder.json (default: XXXX of an epoch_XXXX.pt name)")
     x.set_defaults(func=cmd_export_encoder)
+
+    from .models.convert_official import add_convert_parser
+
+    add_convert_parser(sub)
 
     pp = sub.add_parser("prepare", help="check a dataset and record its splits (file lists + manifest JSON)")
     what = pp.add_mutually_exclusive_group(required=True)

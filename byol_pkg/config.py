@@ -101,6 +101,33 @@ class TargetConfig:
     """EMA target network."""
 
     base_tau: float = 0.996  # tau_k = 1 - (1 - base_tau)(cos(pi k/K) + 1)/2
+    schedule: str = "cosine"  # cosine (the paper) | constant (tau_k = base_tau: the Table 5a ablation rows)
+
+
+#: What each method sets when ``method.predictor`` / ``method.target`` / ``method.beta`` are left out.
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "byol": {"predictor": True, "target": "ema", "beta": 0.0},
+    "simclr": {"predictor": False, "target": "online", "beta": 1.0},
+    "supervised": {"predictor": False, "target": "none", "beta": 0.0},
+}
+
+
+@dataclass
+class MethodConfig:
+    """What is learned: BYOL, SimCLR, the intermediate variants of paper Table 5b, or supervised.
+
+    BYOL and SimCLR are two corners of one objective (paper Sec. 5, InfoNCE with weights alpha, beta): an
+    online output phi (the prediction, or the projection without ``predictor``) is regressed onto a target
+    output psi of the other view, and ``beta`` weighs a term that pushes it away from the other images.
+    """
+
+    name: str = "byol"  # byol | simclr | supervised (cross-entropy on the pretraining labels)
+    predictor: bool | None = None  # None: the method's default (byol: true, simclr: false)
+    # psi: ema (target network, EMA of the online one) | stop_gradient (the online projection, no gradient) |
+    # online (the online projection with its gradient, as SimCLR); None: the method's default
+    target: str | None = None
+    beta: float | None = None  # weight of the negative-pair term (byol: 0, simclr: 1); None: the default
+    alpha: float = 0.1  # temperature of the negative-pair term
 
 
 @dataclass
@@ -129,6 +156,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     target: TargetConfig = field(default_factory=TargetConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -136,6 +164,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.name": ("fashion_mnist", "digits", "cifar10", "cifar100", "stl10", "imagefolder"),
     "train.precision": ("fp32", "bf16", "fp16"),
     "train.progress": ("auto", "bar", "log"),
+    "target.schedule": ("cosine", "constant"),
+    "method.name": tuple(METHOD_DEFAULTS),
 }
 POSITIVE: tuple[str, ...] = (
     "optim.batch_size", "optim.accumulate_steps", "optim.epochs", "augment.image_size",
@@ -254,8 +284,19 @@ def read_yaml(path: Path) -> dict:
 def config_from_dict(data: dict, source: str = "<dict>") -> Config:
     """Validate a (partial) nested mapping and fill in the defaults."""
     cfg = _build(Config, data, "", source)
+    _resolve_method(cfg)
     validate(cfg, source)
     return cfg
+
+
+def _resolve_method(cfg: Config) -> None:
+    """Fill the method keys left out (None) with the defaults of ``method.name``."""
+    defaults = METHOD_DEFAULTS.get(cfg.method.name)
+    if defaults is None:
+        return  # validate() names the bad method
+    for key, value in defaults.items():
+        if getattr(cfg.method, key) is None:
+            setattr(cfg.method, key, value)
 
 
 def load_config(name_or_path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -288,6 +329,18 @@ def validate(cfg: Config, source: str) -> None:
                 raise ConfigError(f"{source}: config key 'augment.{view}.{name}' must be in [0, 1], got {value}")
     if not 0.0 <= cfg.target.base_tau <= 1.0:
         raise ConfigError(f"{source}: config key 'target.base_tau' must be in [0, 1], got {cfg.target.base_tau}")
+    m = cfg.method
+    if m.name == "supervised":
+        if m.predictor or m.target != "none" or m.beta:
+            raise ConfigError(f"{source}: method.name 'supervised' trains no predictor, target or negative term; "
+                              "leave method.predictor/target/beta out")
+    elif m.target not in ("ema", "stop_gradient", "online"):
+        raise ConfigError(f"{source}: config key 'method.target' must be one of ema, stop_gradient, online, "
+                          f"got {m.target!r}")
+    if m.beta is not None and m.beta < 0:
+        raise ConfigError(f"{source}: config key 'method.beta' must be >= 0, got {m.beta}")
+    if m.alpha <= 0:
+        raise ConfigError(f"{source}: config key 'method.alpha' must be > 0, got {m.alpha}")
     if len(cfg.augment.mean) != 3 or len(cfg.augment.std) != 3:
         raise ConfigError(f"{source}: config keys 'augment.mean' and 'augment.std' need 3 values each")
 

@@ -21,6 +21,17 @@ def target_tau(step: int, total_steps: int, base_tau: float) -> float:
     return 1.0 - (1.0 - base_tau) * (math.cos(math.pi * k / total_steps) + 1.0) / 2.0
 
 
+def scheduled_tau(step: int, total_steps: int, base_tau: float, schedule: str = "cosine") -> float:
+    """The target decay rate of step ``step``: :func:`target_tau` (``cosine``, the paper) or ``base_tau`` at
+    every step (``constant``: paper Table 5a's tau = 0, target = online after each step, and tau = 1, a target
+    that stays at its initialisation)."""
+    if schedule == "cosine":
+        return target_tau(step, total_steps, base_tau)
+    if schedule == "constant":
+        return float(base_tau)
+    raise ValueError(f"unknown tau schedule {schedule!r} (cosine | constant)")
+
+
 def scaled_lr(base_lr: float, global_batch: int) -> float:
     """LR = base_lr * global_batch / 256, global batch = per-device batch x devices x accumulation steps."""
     return base_lr * global_batch / 256.0

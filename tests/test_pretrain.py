@@ -266,3 +266,14 @@ def test_fit_probe_on_separable_features():
     assert fit_probe(x[:100].numpy(), y[:100].numpy(), x[100:].numpy(), y[100:].numpy()) == 100.0
     shuffled = y[torch.randperm(200, generator=rng)]
     assert fit_probe(x[:100].numpy(), shuffled[:100].numpy(), x[100:].numpy(), shuffled[100:].numpy()) < 60.0
+
+
+def test_last_step_keeps_the_last_epoch_checkpoint(tmp_path):
+    """60 images x 2 epochs at batch 16: K = 120 // 16 = 7 steps = 1.87 epochs of images; the last step still
+    ends epoch 2, so epoch_0002.pt is kept (the workflow's kNN-against-epoch reads it)."""
+    cfg = write_config(tmp_path / "cfg.yaml", data={"name": "digits", "max_samples": 60, "num_workers": 0})
+    assert main(["pretrain", "--config", str(cfg), "--out", str(tmp_path / "run")]) == 0
+    assert json.loads((tmp_path / "run/summary.json").read_text())["total_steps"] == 7
+    kept = sorted(p.name for p in (tmp_path / "run/checkpoints").glob("epoch_*.pt"))
+    assert kept == ["epoch_0001.pt", "epoch_0002.pt"]
+    assert load(tmp_path / "run/checkpoints/epoch_0002.pt")["step"] == 7

@@ -80,6 +80,57 @@ def test_imagenet_config_expands_to_the_papers_dag():
         "all": 1, "total": 101}
 
 
+def test_ablations_config_expands_every_variant():
+    """3 table runs (byol, simclr, supervised) + ablation variants with overrides: objective 7 (its `byol` variant
+    is the run itself), tau 5, batch size 2 x 2 methods, augmentation 5 x 2 methods = 29 pretraining runs."""
+    counts = _dry_run_counts("ablations_demo")
+    variants = 8 + 5 + 3 * 2 + 6 * 2  # evaluated per variant (baselines included): 31 methods
+    assert counts["pretrain"] == counts["prepare_pretrain_data"] == 3 + 7 + 5 + 2 * 2 + 5 * 2
+    assert counts["extract"] == 4 * 2 + variants  # 4 table methods x 2 datasets, each variant on fashion_mnist
+    assert counts["linear"] == 4 + variants and counts["knn"] == 4 + 8 + 5  # objective and tau also run kNN
+    assert counts["semisup"] == 4 * 2 and counts["transfer_finetune"] == 4 and counts["report"] == 1
+
+
+def test_ablation_and_external_method_entries_are_validated(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pretrain:\n  r: {config: demo}\nmethods:\n  byol: {pretrain: r}\n"
+                   "  rand: {pretrain: r, random_init: true}\n"
+                   "ablations:\n  tau:\n    methods: [rand]\n    variants: {'0.9': {target.base_tau: 0.9}}\n")
+    res = _run(_tool("snakemake"), "-n", "--configfile", str(bad))
+    assert res.returncode != 0 and "ablations.tau.methods names 'rand'" in res.stdout + res.stderr
+    both = tmp_path / "both.yaml"  # an external method names its weights and backbone, not a run as well
+    both.write_text("pretrain:\n  r: {config: demo}\nmethods:\n  ext: {pretrain: r, weights: w.pt, backbone: resnet50}\n")
+    res = _run(_tool("snakemake"), "-n", "--configfile", str(both))
+    assert res.returncode != 0 and "ext" in res.stdout + res.stderr
+
+
+def test_external_and_official_encoders_join_the_dag(tmp_path):
+    """A torchvision state dict is evaluated with --backbone; the official checkpoint is converted first."""
+    (tmp_path / "r50.pt").write_bytes(b"")
+    (tmp_path / "pretrain_res50x1.pkl").write_bytes(b"")
+    cfg = tmp_path / "ext.yaml"
+    cfg.write_text(f"""
+pretrain:
+  r: {{config: demo}}
+methods:
+  byol: {{pretrain: r}}
+  tv-supervised: {{weights: {tmp_path / 'r50.pt'}, backbone: resnet50}}
+  byol-official: {{weights: {tmp_path / 'pretrain_res50x1.pkl'}, backbone: resnet50, official: true}}
+evaluation:
+  dataset: fashion_mnist
+  knn: {{}}
+""")
+    res = _run(_tool("snakemake"), "-n", "-p", "--forceall", "--configfile", str(cfg))
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = res.stdout
+    assert f"byol convert-official --checkpoint {tmp_path / 'pretrain_res50x1.pkl'} --depth 50 " \
+           "--out results/external/byol-official/encoder.pt" in out
+    assert "byol extract --encoder results/external/byol-official/encoder.pt --method byol-official" in out
+    assert re.search(rf"byol extract --encoder {re.escape(str(tmp_path / 'r50.pt'))} --method tv-supervised "
+                     r"--seed 0 --backbone resnet50 ", out)
+    assert out.count("rule pretrain:") == 1  # external methods train nothing
+
+
 TINY = """
 data_root: data
 seeds: [0]

@@ -35,6 +35,7 @@ def write_encoder(path: str | Path, state: dict[str, torch.Tensor], cfg: Config,
         "backbone": cfg.model.backbone,
         "cifar_stem": cfg.model.cifar_stem,
         "network": "online",
+        "method": cfg.method.name,
         "step": step,
         "image_size": cfg.augment.image_size,
         "mean": cfg.augment.mean,
@@ -55,7 +56,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, pretrain_epoch: i
     """Write the online encoder of a training checkpoint to ``out`` (+ ``.json``) as the end of pretraining
     does, plus ``pretrain_epoch`` (default: from an ``epoch_XXXX.pt`` name; omitted when unknown). Returns the
     json. A missing or unreadable checkpoint raises :class:`CheckpointError` (one line)."""
-    from ..models import build_byol
+    from ..models import create_backbone
 
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -66,16 +67,17 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, pretrain_epoch: i
         cfg = config_from_dict(state["config"], str(checkpoint))
     except ConfigError as err:
         raise CheckpointError(f"checkpoint {checkpoint} holds an unusable config ({err})") from None
-    m = cfg.model
-    online, _ = build_byol(m.backbone, m.cifar_stem, m.projector_hidden, m.projector_out, m.predictor_hidden)
-    try:
-        online.load_state_dict(state["online"])
+    encoder, _ = create_backbone(cfg.model.backbone, cifar_stem=cfg.model.cifar_stem)
+    weights = {k[len("encoder."):]: v for k, v in state["online"].items() if k.startswith("encoder.")}
+    try:  # the encoder of any method (BYOL, SimCLR, supervised): the online network's "encoder." entries
+        encoder.load_state_dict(weights)
     except RuntimeError as err:
-        raise CheckpointError(f"checkpoint {checkpoint}: online network does not fit its config "
+        raise CheckpointError(f"checkpoint {checkpoint}: online encoder does not fit its config "
                               f"({str(err).strip().splitlines()[0][:200]})") from None
     epoch = checkpoint_epoch(checkpoint) if pretrain_epoch is None else int(pretrain_epoch)
     if epoch is None:
         log.warning("%s is not an epoch_XXXX.pt checkpoint: encoder.json gets no pretrain_epoch", checkpoint)
     extra = {"pretrain_epoch": epoch} if epoch is not None else {}
-    write_encoder(out, encoder_state(online), cfg, int(state["step"]), **extra)
+    state_dict = {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()}
+    write_encoder(out, state_dict, cfg, int(state["step"]), **extra)
     return {"checkpoint": str(checkpoint), "out": str(out), "step": int(state["step"]), **extra}

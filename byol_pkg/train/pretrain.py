@@ -1,4 +1,5 @@
-"""``byol pretrain``: BYOL pretraining as in the paper, resumable, single- or multi-process (torchrun)."""
+"""``byol pretrain``: BYOL pretraining as in the paper (and the SimCLR / supervised baselines and ablation
+variants of ``cfg.method``), resumable, single- or multi-process (torchrun)."""
 
 from __future__ import annotations
 
@@ -22,15 +23,16 @@ from ..augment import ViewParams, ViewTransform
 from ..config import Config, ConfigError, dump_yaml, to_dict, to_flat_dict
 from ..data import build_dataset
 from ..io import atomic_write_json, atomic_write_text
-from ..loss import byol_loss, collapse_std
-from ..models import build_byol, ema_pairs, update_target
+from ..loss import collapse_std
+from ..models import ema_pairs, update_target
 from ..models.sync_bn import convert_sync_batchnorm
 from ..optim import LARS, lars_param_groups
 from ..runtime import configure_cpu_threads
-from ..schedules import StepPlan, scaled_lr, target_tau, warmup_cosine_lr
+from ..schedules import StepPlan, scaled_lr, scheduled_tau, warmup_cosine_lr
 from .checkpoint import CheckpointError, CheckpointManager
 from .distributed import DistInfo, all_reduce_mean, cleanup, init_distributed, resolve_device
 from .export import encoder_state, write_encoder
+from .methods import batch_loss, build_method_networks
 from .metrics_log import MetricsLog
 from .stream import StreamBatchSampler, TwoViewDataset
 
@@ -152,7 +154,8 @@ def export_encoder(out_dir: Path, online: nn.Module, cfg: Config, step: int) -> 
 
 
 def pretrain(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
-    """Train BYOL with ``cfg`` and write the run folder ``out_dir``; resumes from its last checkpoint."""
+    """Pretrain ``cfg.method`` (BYOL unless configured) and write the run folder ``out_dir``; resumes from its
+    last checkpoint."""
     out_dir = Path(out_dir)
     device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
     info = init_distributed(device)
@@ -171,15 +174,19 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
     plan = plan_run(cfg, len(dataset), info.world_size)
     K = plan.steps.total_steps
 
-    online, target = build_byol(cfg.model.backbone, cfg.model.cifar_stem, cfg.model.projector_hidden,
-                                cfg.model.projector_out, cfg.model.predictor_hidden)
+    if cfg.method.name == "supervised" and bool((dataset.targets < 0).any()):
+        raise ConfigError(f"method.name 'supervised' needs labels, but {cfg.data.name} split "
+                          f"'{cfg.data.split}' has unlabelled images; use a labelled split")
+    nets = build_method_networks(cfg, dataset.num_classes)
+    online, target = nets.online, nets.target
     if cfg.model.sync_bn and info.enabled:
         online = convert_sync_batchnorm(online, device)
-        target = convert_sync_batchnorm(target, device)
+        target = convert_sync_batchnorm(target, device) if target is not None else None
     memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
     online.to(device, memory_format=memory_format)
-    target.to(device, memory_format=memory_format)
-    target.train()
+    if target is not None:
+        target.to(device, memory_format=memory_format)
+        target.train()
     optimizer = LARS(lars_param_groups([online], cfg.optim.weight_decay), momentum=cfg.optim.momentum,
                      trust_coefficient=cfg.optim.trust_coefficient)
     amp_dtype = AMP_DTYPES.get(cfg.train.precision)
@@ -191,7 +198,8 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
     if state is not None:
         _check_resume_config(state["config"], cfg, state["_path"])
         online.load_state_dict(state["online"])
-        target.load_state_dict(state["target"])
+        if target is not None:
+            target.load_state_dict(state["target"])
         optimizer.load_state_dict(state["optimizer"])
         if "scaler" in state and state["scaler"]:
             scaler.load_state_dict(state["scaler"])
@@ -202,21 +210,20 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / "config.yaml", dump_yaml(cfg))
         metrics = MetricsLog(out_dir / "metrics.csv", resume_step=step)
-        log.info("BYOL pretraining: %s on %s (%d images), %d process(es) x batch %d x accumulation %d = global "
+        log.info("%s pretraining: %s on %s (%d images), %d process(es) x batch %d x accumulation %d = global "
                  "batch %d; K=%d optimiser steps (warm-up %d), peak lr %.4g, device %s (%d threads), precision %s",
-                 cfg.model.backbone, cfg.data.name, len(dataset), info.world_size, plan.micro_batch,
+                 _describe(cfg), cfg.model.backbone, cfg.data.name, len(dataset), info.world_size, plan.micro_batch,
                  plan.accumulate, plan.global_batch, K, plan.steps.warmup_steps, plan.peak_lr, device,
                  torch.get_num_threads(), cfg.train.precision)
 
     model: nn.Module = online
     if info.enabled:
         model = DistributedDataParallel(online, device_ids=[device.index] if device.type == "cuda" else None)
+    target_forward = target
     if cfg.train.compile:
         model = torch.compile(model)
-        target_forward = torch.compile(target)
-    else:
-        target_forward = target
-    tgt_params, onl_params = ema_pairs(online, target)
+        target_forward = torch.compile(target) if target is not None else None
+    tgt_params, onl_params = ema_pairs(online, target) if target is not None else ([], [])
 
     loader = DataLoader(
         TwoViewDataset(dataset, _view_transform(cfg, 1), _view_transform(cfg, 2), cfg.seed),
@@ -237,20 +244,17 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
     run_t0 = time.perf_counter()
     micro = 0
     wait_t0 = time.perf_counter()
-    for view1, view2 in loader:
+    for view1, view2, labels in loader:
         window_wait += time.perf_counter() - wait_t0
         view1 = view1.to(device, non_blocking=True, memory_format=memory_format)
         view2 = view2.to(device, non_blocking=True, memory_format=memory_format)
+        labels = labels.to(device, non_blocking=True)
         micro += 1
         last_micro = micro % plan.accumulate == 0
         sync = contextlib.nullcontext() if (last_micro or not info.enabled) else model.no_sync()
         with sync:
-            with autocast:
-                p1, p2, z1, _ = model(view1, view2)
-                with torch.no_grad():
-                    t1 = target_forward(view1)
-                    t2 = target_forward(view2)
-            loss = byol_loss(p1, p2, t1, t2)
+            loss, monitor = batch_loss(cfg.method, model, target_forward, view1, view2, labels, autocast,
+                                       gather=info.enabled)
             scaler.scale(loss / plan.accumulate).backward()
         loss_sum += loss.detach()
         if not last_micro:
@@ -263,8 +267,10 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
-        tau = target_tau(step, K, cfg.target.base_tau)
-        update_target(tgt_params, onl_params, tau)  # after the optimiser step, with the new theta
+        tau = float("nan")  # no target network: nothing to average
+        if target is not None:
+            tau = scheduled_tau(step, K, cfg.target.base_tau, cfg.target.schedule)
+            update_target(tgt_params, onl_params, tau)  # after the optimiser step, with the new theta
         step += 1
         window_steps += 1
         progress.step()
@@ -274,7 +280,7 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
             elapsed = time.perf_counter() - window_t0
             row = {
                 "step": step, "epoch": step * plan.global_batch / plan.steps.epoch_size,
-                "loss": float(mean_loss), "lr": lr, "tau": tau, "collapse_std": float(collapse_std(z1)),
+                "loss": float(mean_loss), "lr": lr, "tau": tau, "collapse_std": float(collapse_std(monitor)),
                 "images_per_s": window_steps * plan.global_batch / max(elapsed, 1e-9),
                 "data_wait_frac": window_wait / max(elapsed, 1e-9),
                 "elapsed_s": time.perf_counter() - run_t0,
@@ -304,10 +310,23 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
     return summary
 
 
+def _describe(cfg: Config) -> str:
+    """``BYOL`` / ``SimCLR`` / ``supervised``, or the variant's settings."""
+    m = cfg.method
+    names = {"byol": "BYOL", "simclr": "SimCLR", "supervised": "supervised"}
+    if m.name == "supervised":
+        return names[m.name]
+    return f"{names[m.name]} (predictor {m.predictor}, target {m.target}, beta {m.beta}, alpha {m.alpha})"
+
+
 def _epoch_boundary(step: int, plan: RunPlan) -> int | None:
-    """The epoch number completed by optimiser step ``step`` (None if no epoch ended at this step)."""
+    """The epoch number completed by optimiser step ``step`` (None if no epoch ended at this step). The last
+    step K = floor(epochs x N / B) ends the last whole epoch even when the floor division leaves it a few
+    images short of epochs x N (so a 2-epoch run always keeps ``epoch_0002.pt``)."""
     before = (step - 1) * plan.global_batch // plan.steps.epoch_size
     after = step * plan.global_batch // plan.steps.epoch_size
+    if step == plan.steps.total_steps:
+        after = max(after, math.floor(plan.steps.epochs + 1e-9))
     return after if after > before else None
 
 
@@ -316,7 +335,7 @@ def _checkpoint_state(step: int, online: nn.Module, target: nn.Module, optimizer
     return {
         "step": step,
         "online": online.state_dict(),
-        "target": target.state_dict(),
+        "target": target.state_dict() if target is not None else {},
         "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict() if scaler.is_enabled() else {},
         "config": to_dict(cfg),

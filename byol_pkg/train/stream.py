@@ -65,9 +65,9 @@ def augmentation_seed(seed: int, epoch: int, index: int, view: int) -> int:
 
 
 class TwoViewDataset(Dataset):
-    """Maps a stream key to the two augmented views ``(t1(x), t2(x))`` of image x, each drawn from its own
-    generator seeded by (seed, epoch, index, view): independent per image, per view and per epoch, and
-    reproducible on replay."""
+    """Maps a stream key to the two augmented views ``(t1(x), t2(x))`` of image x and its label (used by the
+    supervised baseline only), each view drawn from its own generator seeded by (seed, epoch, index, view):
+    independent per image, per view and per epoch, and reproducible on replay."""
 
     def __init__(self, base: Dataset, view1, view2, seed: int) -> None:
         self.base, self.view1, self.view2, self.seed = base, view1, view2, seed
@@ -76,9 +76,9 @@ class TwoViewDataset(Dataset):
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, key: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         epoch, index = divmod(int(key), self.n)
-        image, _ = self.base[index]
+        image, label = self.base[index]
         g1 = torch.Generator().manual_seed(augmentation_seed(self.seed, epoch, index, 1))
         g2 = torch.Generator().manual_seed(augmentation_seed(self.seed, epoch, index, 2))
-        return self.view1(image, g1), self.view2(image, g2)
+        return self.view1(image, g1), self.view2(image, g2), label

@@ -16,7 +16,44 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 EVAL = config["evaluation"]
 SEEDS = config["seeds"]
-METHODS = list(config["methods"])
+TABLE_METHODS = list(config["methods"])  # the rows of the paper tables
+
+
+def _expand_ablations():
+    """Every variant of every ablation, per method varied, as a method ``<method>/<ablation>/<variant>``
+    evaluated with the ablation's protocols. A variant with overrides is pretrained as the run
+    ``<run>/<ablation>/<variant>`` (added to config["pretrain"]); an empty one reuses the run itself.
+    """
+    methods = {}
+    for name, ablation in config["ablations"].items():
+        for method in ablation["methods"]:
+            spec = config["methods"].get(method)
+            if spec is None or "pretrain" not in spec or spec["random_init"]:
+                raise ValueError(
+                    f"config: ablations.{name}.methods names '{method}', which is not a method "
+                    "trained by a pretraining run"
+                )
+            run = spec["pretrain"]
+            for variant, sets in ablation["variants"].items():
+                variant_run = run
+                if sets:
+                    variant_run = f"{run}/{name}/{variant}"
+                    base = config["pretrain"][run]
+                    config["pretrain"][variant_run] = {
+                        **base,
+                        "set": {**(base.get("set") or {}), **sets},
+                    }
+                methods[f"{method}/{name}/{variant}"] = {
+                    "pretrain": variant_run,
+                    "random_init": False,
+                    "protocols": ablation["protocols"],
+                }
+    return methods
+
+
+ABLATION_METHODS = _expand_ablations()
+ALL_METHODS = {**config["methods"], **ABLATION_METHODS}
+METHODS = list(ALL_METHODS)
 
 
 def _alternatives(names):
@@ -108,12 +145,37 @@ def pretrain_metrics():
 
 
 def method_encoder(wildcards):
-    """The encoder file a method is evaluated on (a random-init method still needs its run's architecture)."""
+    """The encoder file a method is evaluated on: its run's (a random-init method still needs the run's
+    architecture), the converted official checkpoint, or the external weights file itself.
+    """
+    spec = ALL_METHODS[wildcards.method]
+    if "weights" in spec:
+        if spec["official"]:
+            return f"results/external/{wildcards.method}/encoder.pt"
+        return spec["weights"]
     return f"results/pretrain/{method_run(wildcards)}/seed{wildcards.seed}/encoder.pt"
 
 
 def method_run(wildcards):
-    return config["methods"][wildcards.method]["pretrain"]
+    return ALL_METHODS[wildcards.method]["pretrain"]
+
+
+def trained_methods():
+    """Table methods whose encoder comes from one of our pretraining runs (not random init, not external)."""
+    return [
+        m
+        for m, spec in config["methods"].items()
+        if "pretrain" in spec and not spec["random_init"]
+    ]
+
+
+def official_weights(wildcards):
+    return config["methods"][wildcards.method]["weights"]
+
+
+def official_depth(wildcards):
+    """ResNet depth of an official checkpoint from its method's backbone (resnet50 -> 50)."""
+    return int(re.sub(r"\D", "", config["methods"][wildcards.method]["backbone"]) or 50)
 
 
 def epoch_encoder(wildcards):
@@ -129,8 +191,13 @@ def epoch_checkpoint(wildcards):
 def method_flags(wildcards):
     """--method NAME --seed S [--random-init] and the shared evaluation options."""
     flags = f"--method {wildcards.method} --seed {wildcards.seed}"
-    if config["methods"][wildcards.method]["random_init"]:
+    spec = ALL_METHODS[wildcards.method]
+    if spec["random_init"]:
         flags += " --random-init"
+    if (
+        "weights" in spec and not spec["official"]
+    ):  # an external state dict of this architecture
+        flags += f" --backbone {spec['backbone']}"
     return (
         f"{flags} --root {config['data_root']} --device {config['device']} "
         f"--num-workers {config['num_workers']} --cache-root results/features"
@@ -166,21 +233,31 @@ def eval_results():
                 per_method.append(f"transfer_{protocol}/{dataset}.json")
     files = expand(
         "results/eval/{method}/seed{seed}/{result}",
-        method=METHODS,
+        method=TABLE_METHODS,
         seed=SEEDS,
         result=per_method,
     )
     if (
         EVAL.get("knn") is not None
-    ):  # kNN of intermediate checkpoints: trained methods only
+    ):  # kNN of intermediate checkpoints: methods trained by our runs only
         files += expand(
             "results/eval/{method}/seed{seed}/knn_epochs/{dataset}_epoch{epoch}.json",
-            method=[m for m in METHODS if not config["methods"][m]["random_init"]],
+            method=trained_methods(),
             seed=SEEDS,
             dataset=EVAL["dataset"],
             epoch=EVAL["knn_epochs"],
         )
-    return files
+    return files + ablation_results()
+
+
+def ablation_results():
+    """The result files of every ablation variant (its protocols on the pretraining dataset)."""
+    return [
+        f"results/eval/{method}/seed{seed}/{protocol}/{EVAL['dataset']}.json"
+        for method, spec in ABLATION_METHODS.items()
+        for protocol in spec["protocols"]
+        for seed in SEEDS
+    ]
 
 
 def transfer_linear_args(wildcards):
@@ -193,7 +270,7 @@ def finetune_args(wildcards):
 
 def linear_args(wildcards):
     return " ".join(
-        [protocol_args(EVAL["linear"][wildcards.mode]), "--mode", wildcards.mode]
+        [protocol_args(EVAL["linear"].get(wildcards.mode)), "--mode", wildcards.mode]
     )
 
 
