@@ -310,6 +310,9 @@ def test_stale_outputs_removed(tmp_path):
 def test_run_labels():
     assert run_labels(["r/pretrain/a/seed0/metrics.csv", "r/pretrain/b/seed0/metrics.csv"]) == ["a/seed0", "b/seed0"]
     assert run_labels(["results/pretrain/demo/metrics.csv"]) == ["demo"]
+    assert run_labels(["results/pretrain/demo/seed0/metrics.csv"]) == ["demo/seed0"]
+    assert run_labels(["pretrain/d/seed0/metrics.csv", "pretrain/d/seed1/metrics.csv"]) == ["d/seed0", "d/seed1"]
+    assert run_labels(["x/a/metrics.csv", "x/b/metrics.csv"]) == ["a", "b"]
 
 
 def test_published_data_matches_spec():
@@ -340,3 +343,21 @@ def test_cli_end_to_end(fixture_files, built, tmp_path, capsys):
         assert (out / "tables" / f"{name}.md").read_text() == (built[0] / "tables" / f"{name}.md").read_text()
     assert main(["report", "--results", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
     assert "byol report: error" in capsys.readouterr().err
+
+
+def test_flat_results_table_keeps_intermediate_checkpoints_apart(tmp_path):
+    """byol results: kNN of epoch checkpoints must not be averaged into the final encoder's kNN cell."""
+    from byol_pkg.eval.results import results_frame, summary_table
+
+    def rec(value, epoch=None):
+        hps = {"k": 20, **({"pretrain_epoch": epoch} if epoch is not None else {})}
+        return {"method": "byol", "protocol": "knn", "variant": "k=20", "dataset": "fashion_mnist",
+                "metric": "top1", "value": value, "seed": 0, "hyperparameters": hps}
+
+    files = []
+    for name, records in (("final", [rec(77.82)]), ("e1", [rec(77.0, 1)]), ("e2", [rec(77.82, 2)])):
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(json.dumps(records))
+    table = summary_table(results_frame(files), "method").reset_index()
+    assert dict(zip(table["variant"], table["byol"])) == {"k=20": 77.82, "k=20, epoch 1": 77.0,
+                                                          "k=20, epoch 2": 77.82}

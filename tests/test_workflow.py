@@ -84,10 +84,10 @@ def test_ablations_config_expands_every_variant():
     """3 table runs (byol, simclr, supervised) + ablation variants with overrides: objective 7 (its `byol` variant
     is the run itself), tau 5, batch size 2 x 2 methods, augmentation 5 x 2 methods = 29 pretraining runs."""
     counts = _dry_run_counts("ablations_demo")
-    variants = 8 + 5 + 3 * 2 + 6 * 2  # evaluated per variant (baselines included): 31 methods
+    variants = 8 + 6 + 3 * 2 + 6 * 2  # evaluated per variant (baselines included): 32 methods
     assert counts["pretrain"] == counts["prepare_pretrain_data"] == 3 + 7 + 5 + 2 * 2 + 5 * 2
     assert counts["extract"] == 4 * 2 + variants  # 4 table methods x 2 datasets, each variant on fashion_mnist
-    assert counts["linear"] == 4 + variants and counts["knn"] == 4 + 8 + 5  # objective and tau also run kNN
+    assert counts["linear"] == 4 + variants and counts["knn"] == 4 + 8 + 6  # objective and tau also run kNN
     assert counts["semisup"] == 4 * 2 and counts["transfer_finetune"] == 4 and counts["report"] == 1
 
 

@@ -71,9 +71,16 @@ def results_frame(paths: list[str | Path]):
 
 
 def summary_table(frame, by: str = "encoder"):
+    import pandas as pd
+
     """Pivot of ``value``: one row per (protocol, variant, dataset, metric), one column per ``by`` (mean over
-    seeds)."""
-    frame = frame.assign(variant=frame["variant"].fillna("") if "variant" in frame else "")
+    seeds). Records of an intermediate pretraining checkpoint (``hyperparameters.pretrain_epoch``) get their own
+    rows (variant ``"k=20, epoch 1"``) instead of being averaged into the final encoder's."""
+    variant = frame["variant"].fillna("") if "variant" in frame else pd.Series([""] * len(frame), index=frame.index)
+    hps = frame["hyperparameters"] if "hyperparameters" in frame else pd.Series([{}] * len(frame), index=frame.index)
+    epochs = [h.get("pretrain_epoch") if isinstance(h, dict) else None for h in hps]
+    frame = frame.assign(variant=[v if e is None else f"{v}, epoch {e}" if v else f"epoch {e}"
+                                  for v, e in zip(variant, epochs)])
     table = frame.pivot_table(index=["protocol", "variant", "dataset", "metric"], columns=by, values="value",
                               aggfunc="mean")
     return table.round(2)

@@ -4,12 +4,16 @@ Layout under ``out_dir``::
 
     tables/{table1,table2,table3,knn,comparisons}.{md,tex,csv}   only the tables with data
     plots/{transfer,semisup,pretrain_curves,knn_vs_epoch}.{png,pdf}   only the plots with data
+    tables/ablation_<name>.{md,tex,csv}, plots/ablation_<name>.{png,pdf}   one per ablation in the records
     metrics.json                                                 headline results (``dvc metrics show``)
     curves/<quantity>/<run>.csv                                  pretraining curves (``dvc plots show``)
     report.md                                                    every table, every plot with its caption,
-                                                                 the paper's reference numbers, the inputs
+                                                                 the ablations, the paper's reference
+                                                                 numbers, the inputs
 
 Files of a table or plot that has no data this time are removed, so the folder always matches the inputs.
+Ablation records (``method`` ``<base>/<ablation>/<variant>``, :mod:`byol_pkg.report.ablations`) appear only in
+the ablation tables and plots; ablation runs only in the curves, not in the pretraining-curves plot.
 Titles and captions come from :mod:`byol_pkg.report.captions`, which ``snakemake --report`` shows too.
 """
 
@@ -23,7 +27,8 @@ import pandas as pd
 from ..eval.results import results_frame
 from ..io import atomic_write_text
 from . import published as pub
-from .captions import PLOT_CAPTIONS, PLOT_TITLES, TABLE_NAMES
+from .ablations import ablation_data, ablation_table, plot_ablation
+from .captions import PLOT_CAPTIONS, TABLE_NAMES, plot_caption, plot_title
 from .dvc_outputs import export_curves, write_metrics_json
 from .plots import all_plots
 from .tables import ReportTable, paper_tables, prepare, to_markdown, write_table
@@ -66,7 +71,7 @@ def _inputs_markdown(frame: pd.DataFrame, result_files: list[Path], metrics_csvs
     if frame.empty:
         lines.append("No result records.")
     else:
-        df = prepare(frame)
+        df = prepare(frame, ablations=True)
         lines.append(f"{len(df)} records from {len(result_files)} result files; methods: "
                      f"{', '.join(sorted(set(df['label'])))}; seeds: {', '.join(map(str, sorted(set(df['seed']))))}; "
                      f"protocols: {', '.join(sorted(set(df['protocol'])))}.")
@@ -75,8 +80,29 @@ def _inputs_markdown(frame: pd.DataFrame, result_files: list[Path], metrics_csvs
     return "\n".join(lines) + "\n"
 
 
+def _plot_markdown(name: str, paths: list[Path], out_dir: Path, level: str = "###") -> list[str]:
+    png = next(p for p in paths if p.suffix == ".png")
+    rel = png.relative_to(out_dir).as_posix()
+    return [f"{level} {plot_title(name)}", "", f"![{plot_title(name)}]({rel})", "",
+            f"*{plot_caption(name)}* (PDF: `{rel[:-4]}.pdf`)", ""]
+
+
+def _ablations_markdown(tables: list[ReportTable], plots: dict[str, list[Path]], out_dir: Path) -> list[str]:
+    """The "Ablations" section: per ablation its table, then its plot."""
+    parts = ["## Ablations", "",
+             "Ablation results (methods `<base>/<ablation>/<variant>`): one table and one plot per ablation; "
+             "published columns are the paper's (ImageNet, ResNet-50, 300 epochs).", ""]
+    for table in tables:
+        parts += [f"### {table.title}", "", table.caption, "", to_markdown(table),
+                  f"Files: `tables/{table.name}.md`, `.tex`, `.csv`.", ""]
+        if table.name in plots:
+            parts += _plot_markdown(table.name, plots[table.name], out_dir, "####")
+    return parts
+
+
 def _report_markdown(tables: list[ReportTable], plots: dict[str, list[Path]], out_dir: Path, frame: pd.DataFrame,
-                     result_files: list[Path], metrics_csvs: list[Path]) -> str:
+                     result_files: list[Path], metrics_csvs: list[Path],
+                     ablations: list[ReportTable] = (), ablation_figures: dict[str, list[Path]] | None = None) -> str:
     parts = ["# BYOL reproduction report", "",
              "Ours: mean ± std over seeds (sample std), n = number of seeds. Rows marked *published* are the paper's "
              "numbers, shown only in columns the paper has.", ""]
@@ -90,10 +116,9 @@ def _report_markdown(tables: list[ReportTable], plots: dict[str, list[Path]], ou
     if not plots:
         parts += ["No plot has data.", ""]
     for name, paths in plots.items():
-        png = next(p for p in paths if p.suffix == ".png")
-        rel = png.relative_to(out_dir).as_posix()
-        parts += [f"### {PLOT_TITLES[name]}", "", f"![{PLOT_TITLES[name]}]({rel})", "",
-                  f"*{PLOT_CAPTIONS[name]}* (PDF: `{rel[:-4]}.pdf`)", ""]
+        parts += _plot_markdown(name, paths, out_dir)
+    if ablations:
+        parts += _ablations_markdown(list(ablations), ablation_figures or {}, out_dir)
     parts += [_published_markdown(), _inputs_markdown(frame, result_files, metrics_csvs)]
     return "\n".join(parts)
 
@@ -103,7 +128,8 @@ def build_report(result_files: list[str | Path], metrics_csvs: list[str | Path],
     """Write every table and plot with data and ``report.md`` under ``out_dir``.
 
     Returns ``{"tables": {name: [paths]}, "plots": {name: [paths]}, "report": path, "records": count,
-    "metrics": metrics.json path, "curves": [curve CSV paths]}``.
+    "metrics": metrics.json path, "curves": [curve CSV paths], "ablations": [ablation table names]}``; ``tables``
+    and ``plots`` include the ablation ones (``ablation_<name>``).
     """
     out_dir = Path(out_dir)
     result_files = [Path(p) for p in result_files]
@@ -115,22 +141,28 @@ def build_report(result_files: list[str | Path], metrics_csvs: list[str | Path],
     frame = results_frame(result_files) if result_files else pd.DataFrame()
 
     tables = [t for t in paper_tables(frame, decimals) if not t.empty]
-    written = {t.name: write_table(t, out_dir / "tables") for t in tables}
+    found = ablation_data(frame, metrics_csvs)
+    ablations = [t for t in (ablation_table(d, decimals) for d in found) if not t.empty]
+    written = {t.name: write_table(t, out_dir / "tables") for t in [*tables, *ablations]}
     plots = all_plots(frame, metrics_csvs, out_dir / "plots")
-    _remove_stale(out_dir, set(written), set(plots))
+    extra_plots = {f"ablation_{d.name}": plot_ablation(d, out_dir / "plots") for d in found}
+    extra_plots = {name: paths for name, paths in extra_plots.items() if paths}
+    _remove_stale(out_dir, set(written), {*plots, *extra_plots})
     metrics = write_metrics_json(frame, out_dir / "metrics.json")
     curves = export_curves(metrics_csvs, out_dir / "curves")
     report = atomic_write_text(out_dir / "report.md",
-                               _report_markdown(tables, plots, out_dir, frame, result_files, metrics_csvs))
-    return {"tables": written, "plots": plots, "report": report, "records": int(len(frame)), "metrics": metrics,
-            "curves": curves}
+                               _report_markdown(tables, plots, out_dir, frame, result_files, metrics_csvs,
+                                                ablations, extra_plots))
+    return {"tables": written, "plots": {**plots, **extra_plots}, "report": report, "records": int(len(frame)),
+            "metrics": metrics, "curves": curves, "ablations": [t.name for t in ablations]}
 
 
 def _remove_stale(out_dir: Path, tables: set[str], plots: set[str]) -> None:
-    """Remove outputs of tables / plots that have no data this time (left from an earlier build)."""
-    for name in set(TABLE_NAMES) - tables:
-        for ext in ("md", "tex", "csv"):
-            (out_dir / "tables" / f"{name}.{ext}").unlink(missing_ok=True)
-    for name in set(PLOT_CAPTIONS) - plots:
-        for ext in ("png", "pdf"):
-            (out_dir / "plots" / f"{name}.{ext}").unlink(missing_ok=True)
+    """Remove outputs of tables / plots that have no data this time (left from an earlier build), ablation ones
+    (``ablation_*``) included."""
+    for folder, fixed, exts, keep in (("tables", TABLE_NAMES, ("md", "tex", "csv"), tables),
+                                      ("plots", PLOT_CAPTIONS, ("png", "pdf"), plots)):
+        names = set(fixed) | {p.stem for ext in exts for p in (out_dir / folder).glob(f"ablation_*.{ext}")}
+        for name in names - keep:
+            for ext in exts:
+                (out_dir / folder / f"{name}.{ext}").unlink(missing_ok=True)

@@ -53,3 +53,96 @@ PLOT_CAPTIONS = {
 }
 PLOT_TITLES = {"transfer": "Transfer: ours vs published", "semisup": "Accuracy against label fraction",
                "pretrain_curves": "Pretraining curves", "knn_vs_epoch": "kNN accuracy during pretraining"}
+
+# ----------------------------------------------------------------------------------------------- ablations
+# Ablation tables and plots have dynamic names ``ablation_<name>`` (one per ablation found in the results), so
+# they are kept apart from the fixed names above; ``table_title`` & co. look a name up in both and fall back to
+# a generic text for an ablation not listed here. A table and its plot share the name ``ablation_<name>``.
+
+ABLATION_NAMES = ("tau", "objective", "batch_size", "augmentation")
+_ABLATION_COMMON = (
+    "Rows: the ablation's variants (paper order first, then others). Per method varied: linear top-1 (and top-5) "
+    "and kNN top-1 of ours, mean ± std over seeds (n = seeds); Δ = our top-1 minus the baseline row's; the final "
+    "collapse std of the variant's pretraining run (per-dimension std of the l2-normalised online outputs, "
+    "about 1/sqrt(dim) when spread out, near 0 when collapsed), mean over seeds; and the paper's value "
+    "(ImageNet, ResNet-50, 300 epochs; other dataset and scale than ours, so compare trends, not levels)."
+)
+ABLATION_TABLE_TITLES = {
+    "ablation_tau": "Ablation — target network τ_base (paper Table 5a)",
+    "ablation_objective": "Ablation — predictor, target network and β (paper Table 5b)",
+    "ablation_batch_size": "Ablation — batch size (paper Table 16)",
+    "ablation_augmentation": "Ablation — image augmentations (paper Table 17)",
+}
+ABLATION_TABLE_CAPTIONS = {
+    "ablation_tau": "Target network modes: τ_base of the target's exponential moving average (1: a constant "
+                    "random target, 0: the online network itself). Δ against the variant that reuses the "
+                    "method's own pretraining run, when there is one. " + _ABLATION_COMMON,
+    "ablation_objective": "Intermediate variants between BYOL and SimCLR: with or without predictor and target "
+                          "network, β = weight of the negative-pair term (α = 0.1). Δ against the `byol` row. "
+                          + _ABLATION_COMMON,
+    "ablation_batch_size": "Pretraining batch size (learning rate scaled with the batch). Δ against the largest "
+                           "batch. Published: BYOL and SimCLR (repro) columns of Table 16. " + _ABLATION_COMMON,
+    "ablation_augmentation": "Augmentations removed from (or kept in) the BYOL augmentation pipeline. Δ against the "
+                             "`baseline` row. Published: BYOL and SimCLR (repro) columns of Table 17. "
+                             + _ABLATION_COMMON,
+}
+ABLATION_PLOT_TITLES = {
+    "ablation_tau": "Ablation: target network τ_base",
+    "ablation_objective": "Ablation: predictor, target network and β",
+    "ablation_batch_size": "Ablation: batch size (as paper Figure 3a)",
+    "ablation_augmentation": "Ablation: image augmentations (as paper Figure 3b)",
+}
+_ABLATION_BARS = ("Left: our linear top-1 per variant (kNN top-1 when there is no linear result), error bars: std "
+                  "over seeds; middle: the paper's top-1 (ImageNet, ResNet-50, 300 epochs, hatched), on its own "
+                  "axis as the datasets differ; right: final collapse std of the variant's pretraining run (near "
+                  "0 = collapsed).")
+_ABLATION_DROPS = ("drop of linear top-1 from the baseline (baseline minus variant, percentage points); ours solid "
+                   "(error bars: std over seeds), the paper's BYOL / SimCLR (repro) drops dashed / hatched and "
+                   "labelled 'published (ImageNet)', taken from the same baseline row as ours where the paper has "
+                   "it (else from the paper's baseline).")
+ABLATION_PLOT_CAPTIONS = {
+    "ablation_tau": "Target network τ_base. " + _ABLATION_BARS,
+    "ablation_objective": "Predictor / target network / β variants between BYOL and SimCLR. " + _ABLATION_BARS,
+    "ablation_batch_size": "Batch size against the " + _ABLATION_DROPS + " Baseline: the largest batch.",
+    "ablation_augmentation": "Augmentation sets: the " + _ABLATION_DROPS + " Baseline: the `baseline` row.",
+}
+
+
+def ablation_key(name: str) -> str:
+    """The ablation name of a table / plot name (``ablation_tau`` -> ``tau``)."""
+    return name.removeprefix("ablation_")
+
+
+def table_title(name: str) -> str:
+    """Title of a table, fixed or ablation (generic for an ablation not listed)."""
+    return {**TABLE_TITLES, **ABLATION_TABLE_TITLES}.get(name) or f"Ablation — {ablation_key(name)}"
+
+
+def table_caption(name: str) -> str:
+    """Caption of a table, fixed or ablation (generic for an ablation not listed)."""
+    return {**TABLE_CAPTIONS, **ABLATION_TABLE_CAPTIONS}.get(name) or (
+        f"Ablation `{ablation_key(name)}` (no paper table). Δ against the variant that reuses the method's own "
+        "pretraining run, when there is one. " + _ABLATION_COMMON)
+
+
+def plot_title(name: str) -> str:
+    """Title of a plot, fixed or ablation (generic for an ablation not listed)."""
+    return {**PLOT_TITLES, **ABLATION_PLOT_TITLES}.get(name) or f"Ablation: {ablation_key(name)}"
+
+
+def plot_caption(name: str) -> str:
+    """Caption of a plot, fixed or ablation (generic for an ablation not listed)."""
+    return {**PLOT_CAPTIONS, **ABLATION_PLOT_CAPTIONS}.get(name) or (
+        f"Ablation `{ablation_key(name)}`. " + _ABLATION_BARS.replace("middle: the paper's", "middle (when "
+                                                                        "published): the paper's"))
+
+
+def ablation_report_texts(ablations) -> tuple[dict[str, str], dict[str, str]]:
+    """``(titles, captions)`` for ``snakemake --report``, keyed ``ablation_<name>`` for the given ablation names:
+    one text per name serving both the table (``.csv``) and the plot (``.png``), which share that name."""
+    titles, captions = {}, {}
+    for ablation in ablations:
+        name = f"ablation_{ablation}"
+        titles[name] = table_title(name)
+        captions[name] = f"{table_caption(name)} Plot: {plot_caption(name)}"
+    return titles, captions

@@ -18,7 +18,8 @@ CURVE_QUANTITIES = ("loss", "tau", "lr", "collapse_std")
 
 def headline_metrics(frame: pd.DataFrame, decimals: int = 2) -> dict:
     """``{method: {protocol[:variant]: {dataset: {metric: mean over seeds}}}}`` of the final checkpoints, plus
-    ``n_seeds`` per method (DVC flattens the nesting into ``byol.linear:cached.fashion_mnist.top1``)."""
+    ``n_seeds`` per method (DVC flattens the nesting into ``byol.linear:cached.fashion_mnist.top1``); ablation
+    records (``method`` ``<base>/<ablation>/<variant>``) are left out."""
     df = prepare(frame)
     if df.empty:
         return {}
@@ -39,12 +40,21 @@ def write_metrics_json(frame: pd.DataFrame, path: str | Path) -> Path:
     return atomic_write_text(path, json.dumps(headline_metrics(frame), indent=2, sort_keys=True) + "\n")
 
 
+def _curve_label(path: str | Path) -> str:
+    """``.../pretrain/<run>[/<ablation>/<variant>]/seed<S>/metrics.csv`` -> ``<run>[_<ablation>_<variant>]_seed<S>``
+    (the folders below ``pretrain``; the last two folders when there is none)."""
+    parts = Path(path).parent.parts
+    below = parts[len(parts) - parts[::-1].index("pretrain"):] if "pretrain" in parts else ()
+    return "_".join(below or parts[-2:])
+
+
 def export_curves(metrics_csvs: list[Path], folder: str | Path) -> list[Path]:
-    """One folder per curve, one file per run: ``folder/<quantity>/<run>_seed<seed>.csv`` with columns ``step``
-    and the quantity (loss, tau, lr, collapse_std), so that DVC overlays the runs in one plot per quantity.
-    Files of runs no longer given are removed so that the folders match the inputs."""
+    """One folder per curve, one file per run (ablation runs included): ``folder/<quantity>/<run>_seed<seed>.csv``
+    (``<run>_<ablation>_<variant>_seed<seed>.csv`` for an ablation run) with columns ``step`` and the quantity
+    (loss, tau, lr, collapse_std), so that DVC overlays the runs in one plot per quantity. Files of runs
+    no longer given are removed so that the folders match the inputs."""
     folder = Path(folder)
-    labels = ["_".join(Path(p).parent.parts[-2:]) for p in metrics_csvs]  # <run>_seed<seed>
+    labels = [_curve_label(p) for p in metrics_csvs]  # <run>_seed<seed>
     if len(set(labels)) < len(labels):
         labels = [label.replace("/", "_") for label in run_labels(metrics_csvs)]
     written = []

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from ..io import atomic_write
 from . import published as pub
 from .tables import (METRIC_NAMES, PROTOCOL_NAMES, _dataset_order, _k_of, _pick_table3_metric, _sorted_labels,
-                     dataset_label, final_records, method_label, prepare)
+                     dataset_label, final_records, is_ablation_run, method_label, prepare)
 
 PUBLISHED_SUFFIX = " (published, R50)"
 CURVE_COLUMNS = (("loss", "BYOL loss"), ("tau", "target EMA τ"), ("lr", "learning rate"),
@@ -167,8 +167,11 @@ def plot_semisup(frame: pd.DataFrame, out_dir: str | Path, stem: str = "semisup"
 
 
 def run_labels(paths: list[str | Path]) -> list[str]:
-    """Short distinct run names: the folders of the metrics files without their common leading part."""
-    parents = [Path(p).parent.parts for p in paths]
+    """Short distinct run names: the folders after ``pretrain/`` (``demo/seed0``) when every path has one,
+    else the folders of the metrics files without their common leading part."""
+    parents = [Path(path).parent.parts for path in paths]
+    if parents and all("pretrain" in parts for parts in parents):
+        return ["/".join(parts[len(parts) - parts[::-1].index("pretrain"):]) or "run" for parts in parents]
     if len(parents) == 1:
         return [parents[0][-1] if parents[0] else "run"]
     common = 0
@@ -250,9 +253,11 @@ def plot_knn_curve(frame: pd.DataFrame, out_dir: str | Path, stem: str = "knn_vs
 
 
 def all_plots(frame: pd.DataFrame, metrics_csvs: list[str | Path], out_dir: str | Path) -> dict[str, list[Path]]:
-    """Every plot with data: name -> paths."""
+    """Every plot with data: name -> paths (ablation records and runs left out: see
+    :func:`byol_pkg.report.ablations.ablation_plots`)."""
+    main_runs = [p for p in metrics_csvs if not is_ablation_run(p)]
     out = {"transfer": plot_transfer(frame, out_dir), "semisup": plot_semisup(frame, out_dir),
-           "pretrain_curves": plot_pretrain_curves(metrics_csvs, out_dir),
+           "pretrain_curves": plot_pretrain_curves(main_runs, out_dir),
            "knn_vs_epoch": plot_knn_curve(frame, out_dir)}
     return {name: paths for name, paths in out.items() if paths}
 

@@ -42,6 +42,14 @@ class PublishedTable:
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
 
+    def cell(self, row: int, column: str) -> str:
+        """The printed text of one cell (row index, column title)."""
+        return self.rows[row][self.columns.index(column)]
+
+    def row_dict(self, row: int) -> dict[str, str]:
+        """One row as ``{column title: printed text}``."""
+        return dict(zip(self.columns, self.rows[row]))
+
 
 def short_arch(arch: str) -> str:
     """``ResNet-50 (2×)`` -> ``R50 2×``."""
@@ -231,3 +239,11 @@ def published_value(rows: list[PublishedRow] | tuple[PublishedRow, ...], ours: s
         if row.ours == ours and row.cells.get(key) is not None:
             return row.cells[key]
     return None
+
+
+def ablation_table(source: str) -> PublishedTable:
+    """The published ablation table printed as ``source`` (``"Table 5a"``, ``"Table 16"``, ...)."""
+    for table in ABLATIONS:
+        if table.source == source:
+            return table
+    raise KeyError(f"no published ablation table {source!r}")

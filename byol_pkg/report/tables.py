@@ -60,17 +60,42 @@ def label_fraction(variant: str, hyperparameters: object = None) -> float | None
     return 100.0 * float(m.group(1)) if m else None
 
 
-def prepare(frame: pd.DataFrame) -> pd.DataFrame:
+def is_ablation_method(method: object) -> bool:
+    """Whether a ``method`` value names an ablation variant (``"{base}/{ablation}/{variant}"``)."""
+    return "/" in str(method)
+
+
+_SEED_DIR = re.compile(r"seed\d+")
+
+
+def is_ablation_run(path: str | Path) -> bool:
+    """Whether a file of a pretraining run (``metrics.csv``, ``encoder.pt``) belongs to an ablation run: its
+    folder has extra levels below ``pretrain/``, ``results/pretrain/<run>/<ablation>/<variant>/seed<S>/``.
+    False when the path has no ``pretrain`` folder."""
+    parts = [p for p in Path(path).parent.parts if p not in ("", ".")]
+    if "pretrain" not in parts:
+        return False
+    last = len(parts) - 1 - parts[::-1].index("pretrain")
+    below = parts[last + 1:]
+    if below and _SEED_DIR.fullmatch(below[-1]):
+        below = below[:-1]
+    return len(below) > 1
+
+
+def prepare(frame: pd.DataFrame, ablations: bool = False) -> pd.DataFrame:
     """Normalised copy of a :func:`~byol_pkg.eval.results.results_frame`: missing fields filled (``variant`` "",
     ``method`` "unknown", ``seed`` 0), ``pretrain_epoch`` and ``fraction`` columns, a ``label`` column (method
     display name, plus the backbone when one method has several), and only each run's final checkpoint kept
-    (records without ``pretrain_epoch``, else the latest epoch)."""
+    (records without ``pretrain_epoch``, else the latest epoch). Ablation records (``method`` with a ``/``, see
+    :mod:`byol_pkg.report.ablations`) are dropped unless ``ablations`` is true."""
     df = frame.copy() if frame is not None else pd.DataFrame()
     for col, default in (("protocol", ""), ("variant", ""), ("metric", ""), ("dataset", ""), ("method", "unknown"),
                          ("backbone", ""), ("seed", 0), ("value", math.nan)):
         if col not in df:
             df[col] = default
         df[col] = df[col].fillna(default)
+    if not ablations and not df.empty:
+        df = df[~df["method"].map(is_ablation_method)].copy()
     if df.empty:
         return df.assign(pretrain_epoch=pd.Series(dtype=float), fraction=pd.Series(dtype=float),
                          label=pd.Series(dtype=str))
@@ -132,10 +157,12 @@ class Cell:
     std: float = math.nan
     n: int = 0
     note: str = ""  # shown instead of the number when set (a text cell)
+    decimals: int | None = None  # overrides the table's decimals (e.g. a collapse std of about 0.06)
 
     def text(self, decimals: int = 1) -> str:
         if self.note:
             return self.note
+        decimals = decimals if self.decimals is None else self.decimals
         if self.mean is None or (isinstance(self.mean, float) and math.isnan(self.mean)):
             return MISSING
         if self.n == 0:
@@ -475,7 +502,7 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                   "±": r"$\pm$", "–": "--", "−": "--", "Δ": r"$\Delta$", "×": r"$\times$", "τ": r"$\tau$",
                   "β": r"$\beta$", "λ": r"$\lambda$", "ℓ": r"$\ell$", "✓": r"$\checkmark$", "—": "---",
-                  "<": r"$<$", ">": r"$>$"}
+                  "<": r"$<$", ">": r"$>$", "✗": r"$\times$", "α": r"$\alpha$"}
 
 
 def latex_escape(text: str) -> str:

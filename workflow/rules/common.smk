@@ -10,6 +10,7 @@ from byol_pkg.report.captions import (
     PLOT_TITLES,
     TABLE_CAPTIONS,
     TABLE_TITLES,
+    ablation_report_texts,
 )
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -52,6 +53,7 @@ def _expand_ablations():
 
 
 ABLATION_METHODS = _expand_ablations()
+ABLATION_TITLES, ABLATION_CAPTIONS = ablation_report_texts(config["ablations"])
 ALL_METHODS = {**config["methods"], **ABLATION_METHODS}
 METHODS = list(ALL_METHODS)
 

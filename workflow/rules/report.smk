@@ -37,8 +37,8 @@ rule report:
         runtime=10,
     params:
         out=subpath(output.report, parent=True),
-        titles={**TABLE_TITLES, **PLOT_TITLES},
-        captions={**TABLE_CAPTIONS, **PLOT_CAPTIONS},
+        titles={**TABLE_TITLES, **PLOT_TITLES} | ABLATION_TITLES,
+        captions={**TABLE_CAPTIONS, **PLOT_CAPTIONS} | ABLATION_CAPTIONS,
     shell:
         "(byol results {input.results} --by method --markdown --csv {output.records} > {output.table} && "
         "byol report --results {input.results} --metrics {input.metrics} --out {params.out}) 2> {log}"
