@@ -73,7 +73,7 @@ class AugmentConfig:
 class ModelConfig:
     """Encoder f, projector g and predictor q."""
 
-    backbone: str = "resnet50"  # resnet_small | resnet18..resnet200 (torchvision) | timm:<name>
+    backbone: str = "resnet50"  # resnet_small | resnet18..resnet200 (torchvision) | tf_resnet50..200 | timm:<name>
     cifar_stem: bool = False  # 3x3 stride-1 first conv and no max-pool, for 32-px images
     projector_hidden: int = 4096
     projector_out: int = 256

@@ -27,6 +27,7 @@ import torch
 import torchvision
 
 from byol_pkg.eval.encoder import load_encoder
+from byol_pkg.models import create_backbone
 from byol_pkg.models.convert_official import (
     OfficialCheckpointError,
     add_convert_parser,
@@ -266,7 +267,7 @@ def test_converted_state_is_the_online_network_exactly(converted, official: Path
     assert all(not torch.equal(got[k], want_target[k]) for k in got if got[k].is_floating_point())
     assert all(int(v) == 0 for k, v in got.items() if k.endswith("num_batches_tracked"))
     assert meta == json.loads(out.with_suffix(".json").read_text())
-    assert meta["backbone"] == "resnet50" and meta["cifar_stem"] is False and meta["step"] == STEP
+    assert meta["backbone"] == "tf_resnet50" and meta["cifar_stem"] is False and meta["step"] == STEP
     assert meta["network"] == "online (official BYOL checkpoint)" and meta["image_size"] == 224
     assert meta["mean"] == [0.485, 0.456, 0.406] and meta["std"] == [0.229, 0.224, 0.225]
     assert meta["source"] == str(official)
@@ -276,12 +277,19 @@ def test_converted_state_is_the_online_network_exactly(converted, official: Path
 def test_converted_encoder_gives_the_original_features(converted, nets) -> None:
     out, _ = converted
     model, meta = load_encoder(out)  # (c) the evaluation commands' loader, strict
-    assert meta["feature_dim"] == 2048 and not model.training
+    assert meta["feature_dim"] == 2048 and not model.training and meta["backbone"] == "tf_resnet50"
+    # the original online network run with Haiku's 'SAME' padding: tf_resnet50 given its weights
+    original, _ = create_backbone("tf_resnet50")
+    original.load_state_dict(reference_state(nets[0]), strict=True)
     x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        got, want, other = model(x), nets[0].eval()(x), nets[1].eval()(x)
+        got, want, other = model(x), original.eval()(x), nets[1].eval()(x)
+        torchvision_forward = nets[0].eval()(x)  # the same weights with torchvision's symmetric padding
     assert got.shape == (2, 2048) and torch.equal(got, want)
     assert not torch.allclose(got, other)
+    assert not torch.allclose(got, torchvision_forward, rtol=1e-3, atol=1e-3)
+    # and encoder.pt is a plain torchvision state dict
+    assert_same_state(model.state_dict(), reference_state(nets[0]))
 
 
 @pytest.mark.parametrize("variant", [{"container": "frozendict"}, {"arrays": "jax"}, {"initial_suffix": "_1"}],
@@ -401,7 +409,7 @@ def test_convert_official_subcommand(official: Path, nets, tmp_path: Path, capsy
     assert args.depth == 50 and args.command == "convert-official"
     assert args.func(args) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed == json.loads(out.with_suffix(".json").read_text()) and printed["backbone"] == "resnet50"
+    assert printed == json.loads(out.with_suffix(".json").read_text()) and printed["backbone"] == "tf_resnet50"
     model, _ = load_encoder(out)
     assert_same_state(model.state_dict(), reference_state(nets[0]))
 

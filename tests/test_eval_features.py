@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ def test_cache_layout_is_plain_numpy_and_reused(encoder_path, tmp_path):
     x, y = np.load(folder / "features.npy"), np.load(folder / "labels.npy")  # readable without the package
     assert x.dtype == np.float32 and x.shape == (360, 128) and np.array_equal(y, build_dataset("digits", None, "test").targets)
     meta = json.loads((folder / "meta.json").read_text())
-    assert meta["preprocessing"]["resize_shorter_side"] == 8 and meta["encoder_sha256"].startswith(ref.key)
+    assert meta["preprocessing"]["resize_shorter_side"] == 8 and meta["encoder_sha256"] == ref.sha256
     # the cached features are the frozen encoder's (eval mode) on the eval preprocessing
     model, _ = load_encoder(encoder_path)
     direct, _ = extract_features(model, build_dataset("digits", None, "test"), EvalTransform(8, resize=8))
@@ -41,7 +42,26 @@ def test_cache_layout_is_plain_numpy_and_reused(encoder_path, tmp_path):
     assert other.parent.name == "digits@16px"
     rnd = EncoderRef(encoder_path, random_init=True, seed=2)
     x_rnd, _, rnd_folder = cached_features(rnd, "digits", "data", "test", tmp_path)
-    assert rnd_folder.parts[-3] == "random-resnet_small-seed2" and not np.allclose(x_rnd, x)
+    assert rnd_folder.parts[-3].startswith("random-resnet_small-seed2-") and not np.allclose(x_rnd, x)
+
+
+def test_same_weights_other_forward_pass_is_another_cache_entry(encoder_path, tmp_path):
+    """The key covers the forward pass (backbone variant, stem, normalisation), not only the weights' bytes."""
+    other = tmp_path / "other/encoder.pt"
+    other.parent.mkdir()
+    shutil.copy(encoder_path, other)
+    meta = json.loads(encoder_path.with_suffix(".json").read_text())
+    other.with_suffix(".json").write_text(json.dumps({**meta, "mean": [0.0, 0.0, 0.0]}))
+    a, b = EncoderRef(encoder_path), EncoderRef(other)
+    assert a.sha256 == b.sha256 and a.key != b.key
+    x_a, _, folder_a = cached_features(a, "digits", "data", "test", tmp_path / "cache")
+    x_b, _, folder_b = cached_features(b, "digits", "data", "test", tmp_path / "cache")
+    assert folder_a != folder_b and not np.allclose(x_a, x_b)
+    copy = tmp_path / "copy/encoder.pt"  # same weights, same description: the same entry
+    copy.parent.mkdir()
+    shutil.copy(encoder_path, copy)
+    shutil.copy(encoder_path.with_suffix(".json"), copy.with_suffix(".json"))
+    assert EncoderRef(copy).key == a.key
 
 
 def test_knn_hand_example():

@@ -89,6 +89,7 @@ def test_ablations_config_expands_every_variant():
     assert counts["extract"] == 4 * 2 + variants  # 4 table methods x 2 datasets, each variant on fashion_mnist
     assert counts["linear"] == 4 + variants and counts["knn"] == 4 + 8 + 6  # objective and tau also run kNN
     assert counts["semisup"] == 4 * 2 and counts["transfer_finetune"] == 4 and counts["report"] == 1
+    assert counts["total"] == 172
 
 
 def test_ablation_and_external_method_entries_are_validated(tmp_path):

@@ -6,15 +6,20 @@ Layout (readable without this package; ``numpy.load`` is enough)::
     <cache_root>/<encoder_key>/<dataset>/<split>/labels.npy     int64 [N] (or [N, C] for multi-label)
     <cache_root>/<encoder_key>/<dataset>/<split>/meta.json      encoder, sha256, preprocessing, sizes
 
-``encoder_key`` is the first 16 hex digits of the encoder file's SHA-256 (``random-<backbone>-seed<S>`` for a
-random-init encoder), and the image size is part of the folder name when it differs from the encoder's.
+``encoder_key`` is the first 16 hex digits of the SHA-256 of the encoder file's SHA-256 followed by its
+forward-pass description (``backbone``, ``cifar_stem``, ``mean``, ``std`` of ``encoder.json``, as sorted JSON), so
+the same weights run through another architecture variant or normalisation (e.g. ``resnet50`` vs
+``tf_resnet50``) are a different entry; ``random-<backbone>-seed<S>-<8 hex digits of that description>`` for a
+random-init encoder. The image size is part of the folder name when it differs from the encoder's.
 Preprocessing: resize the shorter side to ``image_size`` (bicubic), centre-crop ``image_size`` (paper transfer
 protocol at 224 px; the encoder's native size for small-image encoders), normalise with the encoder's stats.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,6 +33,16 @@ from ..io import atomic_write, atomic_write_json
 from .encoder import encoder_eval_transform, load_encoder, read_encoder_meta
 from .features import extract_features
 from .results import file_sha256
+
+
+#: The ``encoder.json`` keys that decide what a given weights file computes (part of the cache key).
+FORWARD_KEYS = ("backbone", "cifar_stem", "mean", "std")
+
+
+def forward_digest(meta: dict) -> str:
+    """SHA-256 hex digest of the forward-pass description of an encoder (:data:`FORWARD_KEYS` of its meta)."""
+    blob = json.dumps({k: meta.get(k) for k in FORWARD_KEYS}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -53,9 +68,10 @@ class EncoderRef:
 
     @property
     def key(self) -> str:
+        digest = forward_digest(self.meta)
         if self.random_init:
-            return f"random-{self.meta['backbone'].replace(':', '_')}-seed{self.seed}"
-        return self.sha256[:16]
+            return f"random-{self.meta['backbone'].replace(':', '_')}-seed{self.seed}-{digest[:8]}"
+        return hashlib.sha256((self.sha256 + digest).encode()).hexdigest()[:16]
 
     @property
     def label(self) -> str:

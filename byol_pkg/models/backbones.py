@@ -1,5 +1,9 @@
 """Backbone registry: torchvision ResNets, any timm model, the CIFAR stem and a small ResNet for the CPU demo.
 
+``tf_resnet50`` ... ``tf_resnet200`` are the torchvision ResNets (same module tree, same state-dict keys) with
+TensorFlow/Haiku 'SAME' padding on the stride-2 convolutions and the stem max-pool (:mod:`.tf_same`): the forward
+pass of DeepMind's BYOL networks, used for the converted official checkpoints (:mod:`.convert_official`).
+
 Every backbone is an ``nn.Module`` mapping images [B, 3, H, W] to the pooled representation y [B, feat_dim]
 (no classifier), and keeps the parameter names of its library, so ``encoder.pt`` loads into
 ``torchvision.models.<name>()`` (with ``fc = nn.Identity()``) or ``timm.create_model(<name>, num_classes=0)``.
@@ -7,6 +11,7 @@ Every backbone is an ``nn.Module`` mapping images [B, 3, H, W] to the pooled rep
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +21,8 @@ from torch import nn
 _REGISTRY: dict[str, Callable[[], nn.Module]] = {}
 TORCHVISION_RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet200",
                        "wide_resnet50_2", "wide_resnet101_2")
+#: ``tf_<name>`` -> torchvision ResNet ``<name>`` with TF 'SAME' padding (registered below).
+TF_SAME_RESNETS = {f"tf_resnet{depth}": f"resnet{depth}" for depth in (50, 101, 152, 200)}
 
 
 def register_backbone(name: str) -> Callable:
@@ -54,6 +61,18 @@ def _torchvision_resnet(name: str) -> nn.Module:
     return model
 
 
+def _tf_same_resnet(name: str) -> nn.Module:
+    """The torchvision ResNet ``name`` with TF 'SAME' padding on its strided convolutions and max-pool."""
+    from .tf_same import convert_to_same_padding
+
+    return convert_to_same_padding(_torchvision_resnet(name))
+
+
+for _tf_name, _tv_name in TF_SAME_RESNETS.items():
+    register_backbone(_tf_name)(functools.partial(_tf_same_resnet, _tv_name))
+del _tf_name, _tv_name
+
+
 def _timm_model(name: str) -> nn.Module:
     import timm
 
@@ -90,8 +109,12 @@ def create_backbone(name: str, cifar_stem: bool = False) -> tuple[nn.Module, int
     """Build a backbone by name and return it with its representation size.
 
     ``name``: a registered name (``resnet_small``), a torchvision ResNet (``resnet18`` ... ``resnet200``), or
-    ``timm:<model>`` for any timm model.
+    ``timm:<model>`` for any timm model; ``tf_resnet50`` ... ``tf_resnet200``: torchvision ResNets with TF 'SAME'
+    padding (no CIFAR stem).
     """
+    if cifar_stem and name in TF_SAME_RESNETS:
+        raise ValueError(f"model.cifar_stem: not meaningful for {name} (TF 'SAME' padding of the ImageNet stem; "
+                         f"use {TF_SAME_RESNETS[name]} with the CIFAR stem)")
     if name.startswith("timm:"):
         model = _timm_model(name.removeprefix("timm:"))
     elif name in _REGISTRY:

@@ -65,16 +65,19 @@ torchvision ResNets; BYOL's "2x" widens every layer including the stem and block
 ``wide_resnet50_2`` does not, so ``pretrain_res200x2.pkl`` is refused with a one-line error). Not supported: the
 ResNet-18/34 encoders (Haiku uses a projection shortcut in every group, torchvision not in layer1) and ResNet v2.
 
-Caveat (numerics, not names): Haiku convolutions and the max-pool use ``padding='SAME'``, which at stride 2 on
-even sizes pads one pixel less at the top/left than torchvision's symmetric padding (7x7/2 stem: 2/3 vs 3/3;
-3x3/2 max-pool and block convs: 0/1 vs 1/1). The converted weights in a torchvision ResNet therefore compute a
-slightly different function from the official JAX network (a one-pixel shift of the sampling grid at each
-stride-2 layer). Measured once against dm-haiku 0.0.17 running byol/utils/networks.py ``ResNet50`` (random
+Padding (numerics, not names): Haiku convolutions and the max-pool use ``padding='SAME'``, which at stride 2
+on even sizes pads one pixel less at the top/left than torchvision's symmetric padding (7x7/2 stem: 2/3 vs 3/3;
+3x3/2 max-pool and block convs: 0/1 vs 1/1). The converted weights in a plain torchvision ResNet would therefore
+compute a slightly different function from the official JAX network (a one-pixel shift of the sampling grid at
+each stride-2 layer). Measured once against dm-haiku 0.0.17 running byol/utils/networks.py ``ResNet50`` (random
 weights and BN statistics, 224 px, eval mode): this module's mapping reproduces the Haiku features to 1e-6 when
 torchvision's layers are given SAME padding, and differs by up to ~5% (cosine 0.9987) with torchvision's own
-padding. ajtejankar/byol-convert (``resnet.py``) reports its ImageNet numbers with a SAME-padding ResNet, not
-with torchvision's. A table row made with this encoder is therefore "official weights, torchvision forward",
-not a bit-exact replay of the JAX evaluation.
+padding (ajtejankar/byol-convert ``resnet.py`` likewise evaluates with a SAME-padding ResNet). ``encoder.json``
+therefore names the backbone ``tf_resnet<depth>`` (:mod:`byol_pkg.models.tf_same`): the same torchvision module
+and state-dict keys as ``resnet<depth>``, with TF 'SAME' padding on the stride-2 convolutions and the max-pool,
+so :func:`byol_pkg.eval.encoder.load_encoder` rebuilds the Haiku forward pass. ``encoder.pt`` itself is a plain
+torchvision state dict: loaded into ``torchvision.models.resnet50()`` it gives "official weights, torchvision
+forward" instead.
 """
 
 from __future__ import annotations
@@ -98,8 +101,10 @@ from ..eval.encoder import EncoderLoadError
 from ..io import atomic_torch_save, atomic_write_json
 from .backbones import create_backbone
 
-#: Depth -> our backbone name (torchvision ResNet, ``fc`` removed).
+#: Depth -> our backbone name (torchvision ResNet, ``fc`` removed): the state-dict layout.
 SUPPORTED_DEPTHS = {50: "resnet50", 101: "resnet101", 152: "resnet152", 200: "resnet200"}
+#: Depth -> the backbone written to encoder.json: the same keys with Haiku's 'SAME' padding (the JAX forward pass).
+FORWARD_BACKBONES = {depth: f"tf_{name}" for depth, name in SUPPORTED_DEPTHS.items()}
 #: Top-level Haiku modules of the training graph that are not the encoder.
 HEAD_MODULES = ("projector", "predictor", "classifier")
 #: Field names of the pickled NamedTuples, by class name (byol/byol_experiment.py, byol/eval_experiment.py).
@@ -439,12 +444,13 @@ def _haiku_shape(shape: torch.Size) -> list[int]:
 
 
 def convert_official_checkpoint(path: str | Path, out: str | Path, depth: int = 50) -> dict:
-    """Convert the online encoder of an official BYOL checkpoint to ``out`` (encoder.pt) and ``out``'s ``.json``
-    (loadable with :func:`byol_pkg.eval.encoder.load_encoder`); returns the json written."""
+    """Convert the online encoder of an official BYOL checkpoint to ``out`` (encoder.pt, torchvision ResNet keys)
+    and ``out``'s ``.json`` (backbone ``tf_resnet<depth>``, loadable with :func:`byol_pkg.eval.encoder.load_encoder`
+    into the 'SAME'-padded forward pass of the JAX network); returns the json written."""
     path, out = Path(path), Path(out)
     flat, step = read_official_checkpoint(path)
     state = convert_official_state(flat, depth, source=path)
-    name = SUPPORTED_DEPTHS[depth]
+    name = FORWARD_BACKBONES[depth]
     model, _ = create_backbone(name)
     try:
         model.load_state_dict(state, strict=True)
