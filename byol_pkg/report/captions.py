@@ -44,10 +44,12 @@ PLOT_CAPTIONS = {
     "semisup": "Semi-supervised: accuracy against the labelled fraction of the training set (log axis), per "
                "method; error bars: std over seeds. Dashed: the paper's ImageNet 1 % / 10 % values (Table 2, "
                "ResNet-50), on ImageNet panels only.",
-    "pretrain_curves": "Pretraining curves against optimiser step: BYOL loss (0-8 scale: both directions summed), "
-                       "target EMA rate τ (cosine from τ_base to 1), learning rate (warm-up then cosine) and the "
-                       "collapse monitor (per-dimension std of the l2-normalised online outputs, averaged; about "
-                       "1/sqrt(dim) when spread out, 0 when collapsed).",
+    "pretrain_curves": "Pretraining curves against optimiser step: the training loss of each run's method (BYOL: "
+                       "0-8 scale, both directions summed; SimCLR: 4 + 4α × NT-Xent; supervised: cross-entropy), "
+                       "target EMA rate τ (cosine from τ_base to 1; absent without a target network), learning rate "
+                       "(warm-up then cosine) and the collapse monitor (per-dimension std of the l2-normalised "
+                       "online projections, or representations for supervised, averaged; about 1/sqrt(dim) when "
+                       "spread out, 0 when collapsed).",
     "knn_vs_epoch": "kNN top-1 accuracy of intermediate pretraining checkpoints against the epoch they were "
                     "saved at, per method (colour) and k (line style); bands: std over seeds.",
 }

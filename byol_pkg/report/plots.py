@@ -20,7 +20,7 @@ from .tables import (METRIC_NAMES, PROTOCOL_NAMES, _dataset_order, _k_of, _pick_
                      dataset_label, final_records, is_ablation_run, method_label, prepare)
 
 PUBLISHED_SUFFIX = " (published, R50)"
-CURVE_COLUMNS = (("loss", "BYOL loss"), ("tau", "target EMA τ"), ("lr", "learning rate"),
+CURVE_COLUMNS = (("loss", "training loss (each run's objective)"), ("tau", "target EMA τ"), ("lr", "learning rate"),
                  ("collapse_std", "collapse std (0 = collapsed)"))
 
 
