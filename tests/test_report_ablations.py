@@ -207,14 +207,15 @@ def test_tau_table(built):
                       f"BYOL kNN top-1 k=20 {FM}", f"BYOL Δ linear top-1 vs baseline {FM}", "BYOL final collapse std",
                       f"BYOL top-1 {PUB}"]
     r99, r0 = "Moving average of online, τ_base 0.99", "Stop gradient of online (τ = 0 constant), τ_base 0"
-    assert t[""] == [r99, r0, "0.5"]  # the paper's order, then the unknown variant
+    r05 = "Moving average of online, τ_base 0.5"  # a value the paper lacks, labelled like its rows
+    assert t[""] == [r99, r0, r05]  # the paper's order, then the unknown variant
     # 0.99 is pretrained by BYOL's own run: the Δ baseline; collapse of that run: 0.062, 0.058
     assert list(t[r99].values())[1:] == ["71.0 ± 1.4 (n=2)", "90.5 ± 0.7 (n=2)", "62.0 ± 2.8 (n=2)",
                                          "0.0 (baseline)", "0.060 ± 0.003 (n=2)", "72.5"]
     # 0.4 - 71.0 = -70.6; collapse 0.001, 0.003 -> 0.002 ± 0.0014
     assert list(t[r0].values())[1:] == ["0.4 ± 0.1 (n=2)", "5.0 ± 0.0 (n=2)", "1.0 ± 0.0 (n=2)", "-70.6",
                                         "0.002 ± 0.001 (n=2)", "0.3"]
-    assert list(t["0.5"].values())[1:] == ["66.5 ± 0.7 (n=2)", "–", "–", "-4.5", "0.030 (n=1)", "–"]
+    assert list(t[r05].values())[1:] == ["66.5 ± 0.7 (n=2)", "–", "–", "-4.5", "0.030 (n=1)", "–"]
 
 
 def test_objective_table(built):
@@ -409,3 +410,15 @@ def test_cli_renders_the_same_tables(fixture_files, built, tmp_path, capsys):
     for name in built[1]["ablations"]:
         assert (out / "tables" / f"{name}.md").read_text() == (built[0] / "tables" / f"{name}.md").read_text()
     assert (out / "plots" / "ablation_batch_size.png").is_file()
+
+
+def test_a_tau_the_paper_lacks_is_labelled_as_a_moving_average(tmp_path):
+    files = []
+    for variant in ("0.98", "custom"):
+        path = tmp_path / f"{variant}.json"
+        write_results(path, [_record(f"byol/tau/{variant}", _run(f"byol/tau/{variant}", False), 0, "linear",
+                                     "cached", "top1", 70.0)])
+        files.append(path)
+    (table,) = A.ablation_tables(results_frame(files))
+    labels = [row.labels[0] for row in table.rows]
+    assert "Moving average of online, τ_base 0.98" in labels and "custom" in labels

@@ -56,6 +56,7 @@ class AblationSpec:
     flags: tuple[str, ...] = ()  # published columns shown as extra row-label columns (empty printed as ✗)
     baseline: str | None = None  # our Δ baseline: a variant key, "largest", or None (the base's own run)
     published_baseline: str = ""  # the paper's baseline row (for the published drops)
+    other_label: str = ""  # row label of a variant the paper lacks, a format over {key} ("" = the key itself)
 
     @property
     def table(self) -> pub.PublishedTable:
@@ -101,7 +102,8 @@ _T16_TOP5 = {"byol": "BYOL top-5", "simclr": "SimCLR (repro) top-5"}
 #: The known ablations: name -> spec (published table, canonical keys in the paper's row order).
 ABLATION_SPECS: dict[str, AblationSpec] = {
     "tau": AblationSpec("tau", "Table 5a", ("1", "0.999", "0.99", "0.9", "0"), "float", "Target network, τ_base",
-                        "{Target}, τ_base {τ_base}", {"byol": "Top-1"}, published_baseline="0.99"),
+                        "{Target}, τ_base {τ_base}", {"byol": "Top-1"}, published_baseline="0.99",
+                        other_label="Moving average of online, τ_base {key}"),
     "objective": AblationSpec(
         "objective", "Table 5b", ("byol", "pred_target_beta1", "target_beta1", "simclr", "pred_beta1", "pred_beta0",
                                   "target_beta0", "none_beta0"), "str", "Objective", "{Method}", {"byol": "Top-1"},
@@ -198,7 +200,11 @@ class AblationData:
     baselines: dict[str, str | None]
 
     def row_label(self, row: str) -> str:
-        return self.spec.row_label(row) if self.known(row) else row
+        if self.known(row):
+            return self.spec.row_label(row)
+        if self.spec is not None and self.spec.other_label and not isinstance(self.spec.norm(row), str):
+            return self.spec.other_label.format(key=row)  # a value of the ablated quantity the paper lacks
+        return row
 
     def plot_label(self, row: str) -> str:
         """Row label for a plot axis; with the flag columns (predictor ✓, ...) spelled out."""
