@@ -83,8 +83,10 @@ def update_target(target_params: list[Tensor], online_params: list[Tensor], tau:
 
 
 def build_byol(backbone: str, cifar_stem: bool = False, proj_hidden: int = 4096, proj_out: int = 256,
-               pred_hidden: int = 4096) -> tuple[OnlineNetwork, TargetNetwork]:
-    """Create the online network and its target (an exact copy of the online encoder + projector)."""
+               pred_hidden: int = 4096, use_predictor: bool = True, with_target: bool = True
+               ) -> tuple[OnlineNetwork, TargetNetwork | None]:
+    """Create the online network and its target (an exact copy of the online encoder + projector); without
+    ``use_predictor`` the predictor is the identity, without ``with_target`` there is no target (None)."""
     encoder, feat_dim = create_backbone(backbone, cifar_stem=cifar_stem)
-    online = OnlineNetwork(encoder, feat_dim, proj_hidden, proj_out, pred_hidden)
-    return online, TargetNetwork(online)
+    online = OnlineNetwork(encoder, feat_dim, proj_hidden, proj_out, pred_hidden, use_predictor=use_predictor)
+    return online, TargetNetwork(online) if with_target else None

@@ -20,9 +20,14 @@ log = logging.getLogger(__name__)
 EPOCH_FILE = re.compile(r"epoch_(\d+)\.pt")
 
 
+def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's plain state dict as detached CPU copies."""
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
 def encoder_state(online: nn.Module) -> dict[str, torch.Tensor]:
     """The online encoder's plain state dict (library parameter names, CPU tensors)."""
-    return {k: v.detach().cpu().clone() for k, v in online.encoder.state_dict().items()}
+    return cpu_state(online.encoder)
 
 
 def write_encoder(path: str | Path, state: dict[str, torch.Tensor], cfg: Config, step: int,
@@ -78,6 +83,5 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, pretrain_epoch: i
     if epoch is None:
         log.warning("%s is not an epoch_XXXX.pt checkpoint: encoder.json gets no pretrain_epoch", checkpoint)
     extra = {"pretrain_epoch": epoch} if epoch is not None else {}
-    state_dict = {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()}
-    write_encoder(out, state_dict, cfg, int(state["step"]), **extra)
+    write_encoder(out, cpu_state(encoder), cfg, int(state["step"]), **extra)
     return {"checkpoint": str(checkpoint), "out": str(out), "step": int(state["step"]), **extra}

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from ..config import Config, ConfigError, MethodConfig
 from ..loss import byol_loss
-from ..models import OnlineNetwork, TargetNetwork, create_backbone
+from ..models import TargetNetwork, build_byol, create_backbone
 from ..models.supervised import SupervisedNetwork
 from ..objectives import infonce_loss
 
@@ -37,14 +37,14 @@ class MethodNetworks:
 def build_method_networks(cfg: Config, num_classes: int | None = None) -> MethodNetworks:
     """The networks of ``cfg.method`` on ``cfg.model``'s backbone (``num_classes``: supervised only)."""
     m = cfg.model
-    encoder, feat_dim = create_backbone(m.backbone, cifar_stem=m.cifar_stem)
     if cfg.method.name == "supervised":
         if num_classes is None:
             raise ConfigError("method.name 'supervised' needs the number of classes of the pretraining data")
+        encoder, feat_dim = create_backbone(m.backbone, cifar_stem=m.cifar_stem)
         return MethodNetworks(SupervisedNetwork(encoder, feat_dim, num_classes), None)
-    online = OnlineNetwork(encoder, feat_dim, m.projector_hidden, m.projector_out, m.predictor_hidden,
-                           use_predictor=bool(cfg.method.predictor))
-    return MethodNetworks(online, TargetNetwork(online) if cfg.method.target == "ema" else None)
+    online, target = build_byol(m.backbone, m.cifar_stem, m.projector_hidden, m.projector_out, m.predictor_hidden,
+                                use_predictor=bool(cfg.method.predictor), with_target=cfg.method.target == "ema")
+    return MethodNetworks(online, target)
 
 
 def batch_loss(method: MethodConfig, model: nn.Module, target: nn.Module | None, view1: Tensor, view2: Tensor,
