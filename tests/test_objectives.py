@@ -202,6 +202,7 @@ def _gather_worker(rank, init_file, out_dir):
         loss = infonce_loss(*local, beta=_BETA, alpha=_ALPHA, gather=True)
         loss.backward()
         torch.save({"loss": loss.detach(), "grads": [t.grad for t in local]}, os.path.join(out_dir, f"r{rank}.pt"))
+        dist.barrier()  # neither process tears gloo down while the other still uses it (a race: SIGABRT)
     finally:
         dist.destroy_process_group()
 
