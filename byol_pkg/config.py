@@ -54,6 +54,9 @@ class DataConfig:
     download: bool = False  # never download unless asked
     max_samples: int | None = None  # keep the first N images (quick runs, tests)
     num_workers: int = 2  # DataLoader worker processes
+    # augment.backend batched: hold the uint8 images on the training device (auto: fixed-size datasets that take
+    # at most a quarter of a GPU's memory; on a CPU, always) | always | never (decode in the workers)
+    on_device: str = "auto"
     epoch_size: int | None = None  # images per epoch for the schedules (None: len(dataset)); ImageNet: 1281167
 
 
@@ -62,6 +65,9 @@ class AugmentConfig:
     """The two view distributions T and T' (paper Table 6, Appendix B)."""
 
     image_size: int = 224  # side of the random resized crop
+    # reference: each view computed image by image in the DataLoader workers | batched: whole micro-batches on the
+    # training device (GPU or CPU), same draws and same views up to float rounding
+    backend: str = "reference"
     blur: bool = True  # False: the 32-px recipe switch, no Gaussian blur in either view
     view1: ViewConfig = field(default_factory=ViewConfig)
     view2: ViewConfig = field(default_factory=_view2)
@@ -164,6 +170,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.name": ("fashion_mnist", "digits", "cifar10", "cifar100", "stl10", "imagefolder"),
     "train.precision": ("fp32", "bf16", "fp16"),
     "train.progress": ("auto", "bar", "log"),
+    "augment.backend": ("reference", "batched"),
+    "data.on_device": ("auto", "always", "never"),
     "target.schedule": ("cosine", "constant"),
     "method.name": tuple(METHOD_DEFAULTS),
 }

@@ -228,6 +228,35 @@ def test_two_process_ddp_with_sync_bn_matches_one_process(reference_run, tmp_pat
     assert_same_state(load(tmp_path / "run/encoder.pt"), load(reference_run / "encoder.pt"), exact=False)
 
 
+@pytest.mark.parametrize("on_device", ["always", "never"])
+def test_batched_augmentation_learns_what_the_reference_path_learns(reference_run, tmp_path, on_device):
+    """augment.backend batched (views on the training device, images held there or decoded by a worker) sees the
+    same images and draws as the reference path: same loss curve and weights up to float rounding."""
+    cfg = write_config(tmp_path / "cfg.yaml", augment={"backend": "batched"},
+                       data={"on_device": on_device, "num_workers": 0 if on_device == "always" else 1})
+    assert main(["pretrain", "--config", str(cfg), "--out", str(tmp_path / "run")]) == 0
+    fast, ref = read_metrics(tmp_path / "run"), read_metrics(reference_run)
+    assert [r["step"] for r in fast] == [r["step"] for r in ref]
+    for a, b in zip(fast, ref):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-3, abs=1e-4)
+        assert 0.0 <= a["data_wait_frac"] <= 1.0
+    assert_same_state(load(tmp_path / "run/encoder.pt"), load(reference_run / "encoder.pt"), exact=False)
+
+
+def test_batched_augmentation_decodes_image_folders(tmp_path, capsys):
+    from tests.data_fixtures import make_image_folder
+
+    make_image_folder(tmp_path / "data", {"train": {"a": 10, "b": 6}}, size=(12, 10))
+    cfg = write_config(tmp_path / "cfg.yaml", augment={"backend": "batched"},
+                       data={"name": "imagefolder", "root": str(tmp_path / "data"), "max_samples": None})
+    assert main(["pretrain", "--config", str(cfg), "--set", "optim.batch_size=8", "--set", "train.max_steps=2",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert len(read_metrics(tmp_path / "run")) == 2
+    assert main(["pretrain", "--config", str(cfg), "--set", "data.on_device=always",
+                 "--out", str(tmp_path / "run2")]) == 2
+    assert "'data.on_device': 'always' needs images of one fixed size" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_runs_on_cpu(tmp_path, precision, capsys):
     cfg = write_config(tmp_path / "cfg.yaml", train={"precision": precision, "channels_last": True, "progress": "bar"})

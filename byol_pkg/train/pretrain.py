@@ -10,6 +10,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from torch.utils.data import DataLoader
 
 from .. import __version__
 from ..augment import ViewParams, ViewTransform
+from ..augment.batched import BatchedViewTransform
 from ..config import Config, ConfigError, dump_yaml, to_dict, to_flat_dict
-from ..data import build_dataset
+from ..data import ImageDataset, build_dataset
 from ..io import atomic_write_json, atomic_write_text
 from ..loss import collapse_std
 from ..models import ema_pairs, update_target
@@ -34,6 +36,7 @@ from .distributed import DistInfo, all_reduce_mean, cleanup, init_distributed, r
 from .export import encoder_state, write_encoder
 from .methods import batch_loss, build_method_networks
 from .metrics_log import MetricsLog
+from .batched_stream import BatchedTwoViews, ViewDraws, collate_draws, device_images
 from .stream import StreamBatchSampler, TwoViewDataset
 
 log = logging.getLogger("byol_pkg.pretrain")
@@ -42,7 +45,7 @@ log = logging.getLogger("byol_pkg.pretrain")
 RESUMABLE_CHANGES = (
     "train.max_steps", "train.progress", "train.log_every_steps", "train.checkpoint_every_steps",
     "train.checkpoint_every_epochs", "train.device", "train.compile", "train.cpu_threads", "data.num_workers",
-    "data.root", "data.download",
+    "data.root", "data.download", "data.on_device", "augment.backend",
 )
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -87,10 +90,30 @@ def plan_run(cfg: Config, dataset_size: int, world_size: int) -> RunPlan:
                    scaled_lr(cfg.optim.base_lr, global_batch), stop)
 
 
-def _view_transform(cfg: Config, view: int) -> ViewTransform:
+def _view_transform(cfg: Config, view: int, batched: bool = False) -> ViewTransform | BatchedViewTransform:
     params = ViewParams(**dataclasses.asdict(getattr(cfg.augment, f"view{view}")))
-    return ViewTransform(params, cfg.augment.image_size, blur=cfg.augment.blur,
-                         mean=tuple(cfg.augment.mean), std=tuple(cfg.augment.std))
+    cls = BatchedViewTransform if batched else ViewTransform
+    return cls(params, cfg.augment.image_size, blur=cfg.augment.blur,
+               mean=tuple(cfg.augment.mean), std=tuple(cfg.augment.std))
+
+
+def build_view_stream(cfg: Config, dataset: ImageDataset, sampler: StreamBatchSampler, device: torch.device,
+                      memory_format: torch.memory_format) -> Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """``(view1, view2, labels)`` micro-batches of the stream: views made image by image in the DataLoader
+    workers (``augment.backend: reference``) or for the whole micro-batch on ``device`` (``batched``)."""
+    workers = dict(num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda", persistent_workers=False,
+                   prefetch_factor=4 if cfg.data.num_workers > 0 else None)
+    if cfg.augment.backend == "reference":
+        return DataLoader(TwoViewDataset(dataset, _view_transform(cfg, 1), _view_transform(cfg, 2), cfg.seed),
+                          batch_sampler=sampler, **workers)
+    try:
+        images = device_images(dataset, device, cfg.data.on_device)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    draws = DataLoader(ViewDraws(dataset, cfg.seed, with_images=images is None), batch_sampler=sampler,
+                       collate_fn=collate_draws, **workers)
+    return BatchedTwoViews(draws, _view_transform(cfg, 1, True), _view_transform(cfg, 2, True), device, images,
+                           memory_format)
 
 
 def _check_resume_config(saved: dict, cfg: Config, path: str) -> None:
@@ -211,10 +234,11 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
         atomic_write_text(out_dir / "config.yaml", dump_yaml(cfg))
         metrics = MetricsLog(out_dir / "metrics.csv", resume_step=step)
         log.info("%s pretraining: %s on %s (%d images), %d process(es) x batch %d x accumulation %d = global "
-                 "batch %d; K=%d optimiser steps (warm-up %d), peak lr %.4g, device %s (%d threads), precision %s",
+                 "batch %d; K=%d optimiser steps (warm-up %d), peak lr %.4g, device %s (%d threads), precision %s, "
+                 "augmentation %s",
                  _describe(cfg), cfg.model.backbone, cfg.data.name, len(dataset), info.world_size, plan.micro_batch,
                  plan.accumulate, plan.global_batch, K, plan.steps.warmup_steps, plan.peak_lr, device,
-                 torch.get_num_threads(), cfg.train.precision)
+                 torch.get_num_threads(), cfg.train.precision, cfg.augment.backend)
 
     model: nn.Module = online
     if info.enabled:
@@ -225,15 +249,9 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
         target_forward = torch.compile(target) if target is not None else None
     tgt_params, onl_params = ema_pairs(online, target) if target is not None else ([], [])
 
-    loader = DataLoader(
-        TwoViewDataset(dataset, _view_transform(cfg, 1), _view_transform(cfg, 2), cfg.seed),
-        batch_sampler=StreamBatchSampler(len(dataset), plan.micro_batch, cfg.seed, step * plan.accumulate,
-                                         plan.stop_step * plan.accumulate, info.world_size, info.rank),
-        num_workers=cfg.data.num_workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=False,
-        prefetch_factor=4 if cfg.data.num_workers > 0 else None,
-    )
+    sampler = StreamBatchSampler(len(dataset), plan.micro_batch, cfg.seed, step * plan.accumulate,
+                                 plan.stop_step * plan.accumulate, info.world_size, info.rank)
+    loader = build_view_stream(cfg, dataset, sampler, device, memory_format)
     progress = Progress(cfg.train.progress, plan.stop_step, step, info.is_main)
     autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
                 else contextlib.nullcontext())
