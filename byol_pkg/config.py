@@ -57,6 +57,9 @@ class DataConfig:
     # augment.backend batched: hold the uint8 images on the training device (auto: fixed-size datasets that take
     # at most a quarter of a GPU's memory; on a CPU, always) | always | never (decode in the workers)
     on_device: str = "auto"
+    # augment.backend batched, images read file by file: decode JPEGs in the DataLoader workers (workers) or on the
+    # training device (device: torchvision.io.decode_jpeg, nvJPEG on a GPU; other formats still in the workers)
+    decode: str = "workers"
     epoch_size: int | None = None  # images per epoch for the schedules (None: len(dataset)); ImageNet: 1281167
 
 
@@ -172,6 +175,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.progress": ("auto", "bar", "log"),
     "augment.backend": ("reference", "batched"),
     "data.on_device": ("auto", "always", "never"),
+    "data.decode": ("workers", "device"),
     "target.schedule": ("cosine", "constant"),
     "method.name": tuple(METHOD_DEFAULTS),
 }

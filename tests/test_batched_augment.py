@@ -22,7 +22,14 @@ from byol_pkg.augment import functional as AF
 from byol_pkg.augment.batched import BatchedViewTransform, bicubic_resample_matrices, view_uniforms
 from byol_pkg.augment.views import CROP_RATIO
 from byol_pkg.data.base import ArrayImageDataset, ImageDataset
-from byol_pkg.train.batched_stream import BatchedTwoViews, ViewDraws, collate_draws, device_images, uint8_array
+from byol_pkg.train.batched_stream import (
+    BatchedTwoViews,
+    ViewDraws,
+    collate_draws,
+    decode_on_device,
+    device_images,
+    uint8_array,
+)
 from byol_pkg.train.stream import StreamBatchSampler, TwoViewDataset
 
 TOL = 1e-4
@@ -61,15 +68,27 @@ def test_batched_views_equal_the_reference_views_for_the_same_draws(channels, he
     torch.testing.assert_close(out, ref, rtol=0, atol=TOL)
 
 
+SIZES = [(30, 40), (48, 24), (17, 17), (48, 40), (25, 33), (40, 48)]
+
+
 def test_padded_images_of_different_sizes_give_each_image_its_own_view():
-    sizes = [(30, 40), (48, 24), (17, 17), (48, 40), (25, 33), (40, 48)]
     params = paper_view_params(1)
     ref_t, bat_t = ViewTransform(params, 24), BatchedViewTransform(params, 24)
-    singles = [images(1, 3, h, w, seed=i)[0] for i, (h, w) in enumerate(sizes)]
-    batch = collate_draws([(i, torch.zeros(2, NUM_DRAWS), 0, img) for i, img in enumerate(singles)])
-    assert batch["images"].shape == (len(sizes), 3, 48, 48)
-    out = bat_t(batch["images"], seeded_uniforms(len(sizes)), batch["heights"], batch["widths"])
+    singles = [images(1, 3, h, w, seed=i)[0] for i, (h, w) in enumerate(SIZES)]
+    padded = torch.zeros(len(SIZES), 3, 48, 48, dtype=torch.uint8)
+    for i, img in enumerate(singles):
+        padded[i, :, : img.shape[1], : img.shape[2]] = img
+    heights, widths = (torch.tensor(v) for v in zip(*SIZES))
+    out = bat_t(padded, seeded_uniforms(len(SIZES)), heights, widths)
     torch.testing.assert_close(out, reference_views(ref_t, singles), rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_list_of_images_of_different_sizes_gives_the_reference_views(channels):
+    params = paper_view_params(2)
+    singles = [images(1, channels, h, w, seed=i)[0] for i, (h, w) in enumerate(SIZES)]
+    out = BatchedViewTransform(params, 24)(singles, seeded_uniforms(len(SIZES)))
+    torch.testing.assert_close(out, reference_views(ViewTransform(params, 24), singles), rtol=0, atol=TOL)
 
 
 def test_crop_boxes_are_the_reference_boxes_including_the_fallback():
@@ -261,7 +280,7 @@ def test_stream_gives_the_reference_views_of_the_same_keys(dataset):
     reference = TwoViewDataset(ds, ViewTransform(p1, 16), ViewTransform(p2, 16), seed)
     held = device_images(ds, torch.device("cpu"), "auto")
     assert (held is None) == (dataset == "variable")
-    draws = ViewDraws(ds, seed, with_images=held is None)
+    draws = ViewDraws(ds, seed, with_images=held is None, encoded=True)
     stream = BatchedTwoViews((collate_draws([draws[k] for k in keys]) for keys in sampler),
                              BatchedViewTransform(p1, 16), BatchedViewTransform(p2, 16), torch.device("cpu"), held)
     for keys, (v1, v2, labels) in zip(sampler, stream):
@@ -281,6 +300,24 @@ def test_device_images_share_the_array_and_refuse_variable_sizes(tmp_path):
     assert uint8_array(VariableSizeImages(4)) is None
     with pytest.raises(ValueError, match="data.on_device"):
         device_images(VariableSizeImages(4), torch.device("cpu"), "always")
+
+
+def test_jpeg_files_travel_undecoded_and_decode_to_the_same_pixels(tmp_path):
+    from byol_pkg.data import build_dataset
+    from tests.data_fixtures import make_image_folder
+
+    make_image_folder(tmp_path, {"train": {"a": 5, "b": 5}}, size=(14, 11))
+    ds = build_dataset("imagefolder", tmp_path, "train")
+    items = [ViewDraws(ds, seed=0, with_images=True, encoded=True)[k] for k in range(len(ds))]
+    kinds = [ds.paths[i].rsplit(".", 1)[1].lower() for i in range(len(ds))]
+    assert [it[3].ndim == 1 for it in items] == [k == "jpeg" for k in kinds]  # only JPEGs travel as bytes
+    assert "jpeg" in kinds and "png" in kinds
+    batch = collate_draws(items)
+    decoded = decode_on_device(batch["images"], torch.device("cpu"))
+    for i, img in enumerate(decoded):
+        assert torch.equal(img, ds.load_image(i)), ds.paths[i]
+    views = BatchedViewTransform(paper_view_params(1), 8)(decoded, batch["uniforms"][:, 0])
+    assert views.shape == (len(ds), 3, 8, 8)
 
 
 def test_stl10_memmap_and_concat_are_held_whole(tmp_path):

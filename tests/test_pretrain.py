@@ -249,9 +249,10 @@ def test_batched_augmentation_decodes_image_folders(tmp_path, capsys):
     make_image_folder(tmp_path / "data", {"train": {"a": 10, "b": 6}}, size=(12, 10))
     cfg = write_config(tmp_path / "cfg.yaml", augment={"backend": "batched"},
                        data={"name": "imagefolder", "root": str(tmp_path / "data"), "max_samples": None})
-    assert main(["pretrain", "--config", str(cfg), "--set", "optim.batch_size=8", "--set", "train.max_steps=2",
-                 "--out", str(tmp_path / "run")]) == 0
-    assert len(read_metrics(tmp_path / "run")) == 2
+    for decode in ("workers", "device"):  # JPEGs decoded by the worker, or undecoded to the main process
+        assert main(["pretrain", "--config", str(cfg), "--set", "optim.batch_size=8", "--set", "train.max_steps=2",
+                     "--set", f"data.decode={decode}", "--out", str(tmp_path / decode)]) == 0
+        assert len(read_metrics(tmp_path / decode)) == 2
     assert main(["pretrain", "--config", str(cfg), "--set", "data.on_device=always",
                  "--out", str(tmp_path / "run2")]) == 2
     assert "'data.on_device': 'always' needs images of one fixed size" in capsys.readouterr().err

@@ -9,8 +9,9 @@
   (:func:`view_uniforms`) gives the reference's view; ``torch.rand`` rows give independent views.
 * **crop + resize**: one matrix per image and axis holding the antialiased bicubic weights of its own crop box
   (the weights of ``F.interpolate(mode="bicubic", antialias=True)``, Keys kernel a = -0.5), so the batch is
-  resampled by two batched matrix products; images of different sizes are zero-padded to a common shape and
-  each matrix only reads its image's crop.
+  resampled by two batched matrix products (a zero-padded batch of different sizes works too: each matrix
+  only reads its image's crop). A *list* of images of different sizes (decoded files) is cropped and resized
+  image by image with the reference's ``F.interpolate`` and then stacked, so no image is padded to the largest.
 * **colour**: brightness, contrast, saturation and hue in each image's own random order: four rounds, where
   round k applies to every image the op in position k of its order (the other ops get identity strengths and
   their output is discarded per image by ``where``); then grayscale, blur (per-image sigma), solarize, each
@@ -48,6 +49,10 @@ from byol_pkg.augment.views import (
     JITTER_SEMANTICS,
     NUM_DRAWS,
     ViewParams,
+    _check_image,
+    _resize,
+    _to_rgb,
+    _to_unit_float,
 )
 
 __all__ = ["BICUBIC_A", "BatchDraws", "BatchedViewTransform", "bicubic_resample_matrices", "view_uniforms"]
@@ -275,24 +280,39 @@ class BatchedViewTransform:
             x = _where_fires(x, draws.solarize, AF.solarize)
         return x
 
-    def apply(self, images: Tensor, draws: BatchDraws) -> Tensor:
-        """The views of ``images`` given decoded ``draws`` (on the images' device)."""
-        draws = draws.to(images.device)
-        x = self.crop_resize(images, draws)
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        x = self.colour(x.contiguous(), draws)
+    def crop_resize_each(self, images: Sequence[Tensor], draws: BatchDraws) -> Tensor:
+        """Images of different sizes (a list, e.g. decoded JPEGs): each crop resized on its own by the reference's
+        ``F.interpolate`` (the boxes are read on the host, so ``draws`` should be on the CPU), then stacked."""
+        boxes = torch.stack([draws.top, draws.left, draws.height, draws.width], 1).tolist()
+        out = []
+        for img, (top, left, h, w) in zip(images, boxes):
+            x = _resize(_to_unit_float(_check_image(img)[:, top : top + h, left : left + w]), self.size, self.size)
+            out.append(_to_rgb(x))
+        return torch.stack(out)
+
+    def apply(self, images: Tensor | Sequence[Tensor], draws: BatchDraws) -> Tensor:
+        """The views of ``images`` (a padded uint8 batch, or a list of uint8 images) given decoded ``draws``."""
+        if isinstance(images, Tensor):
+            x = self.crop_resize(images, draws.to(images.device))
+            x = x.expand(-1, 3, -1, -1).contiguous() if x.shape[1] == 1 else x
+        else:
+            x = self.crop_resize_each(images, draws)
+        x = self.colour(x, draws.to(x.device))
         return (x - self.mean.to(x.device)) / self.std.to(x.device)
 
-    def __call__(self, images: Tensor, uniforms: Tensor, heights: Tensor | None = None,
+    def __call__(self, images: Tensor | Sequence[Tensor], uniforms: Tensor, heights: Tensor | None = None,
                  widths: Tensor | None = None) -> Tensor:
-        """``apply(images, sample_params(uniforms, heights, widths))``; sizes default to the batch's H x W."""
-        b, _, height, width = images.shape
-        if heights is None:
-            heights = torch.full((b,), height, dtype=torch.int64)
-        if widths is None:
-            widths = torch.full((b,), width, dtype=torch.int64)
-        draws = self.sample_params(uniforms.to(images.device), heights.to(images.device), widths.to(images.device))
+        """``apply(images, sample_params(uniforms, heights, widths))``. For a batch tensor the sizes default to its
+        H x W; for a list they are the images' own. Draws are decoded where ``uniforms`` are (a CPU tensor from
+        the DataLoader: no host synchronisation) and moved to the images' device."""
+        if isinstance(images, Tensor):
+            b, _, height, width = images.shape
+            heights = torch.full((b,), height, dtype=torch.int64) if heights is None else heights
+            widths = torch.full((b,), width, dtype=torch.int64) if widths is None else widths
+        else:
+            heights = torch.tensor([int(img.shape[-2]) for img in images], dtype=torch.int64)
+            widths = torch.tensor([int(img.shape[-1]) for img in images], dtype=torch.int64)
+        draws = self.sample_params(uniforms, heights.to(uniforms.device), widths.to(uniforms.device))
         return self.apply(images, draws)
 
     def config(self) -> dict:

@@ -77,6 +77,13 @@ class ImageFolderDataset(ImageDataset):
     def load_image(self, index: int) -> torch.Tensor:
         return decode_rgb(self.paths[index])
 
+    def load_encoded(self, index: int) -> torch.Tensor | None:
+        """The undecoded bytes of a JPEG file as a 1-D uint8 tensor (to decode on a GPU); None for other formats."""
+        data = Path(self.paths[index]).read_bytes()
+        if not data.startswith(b"\xff\xd8"):
+            return None
+        return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+
 
 def _layout_hint(split: str) -> str:
     return f"<root>/{split}/<class_name>/<image>.(jpg|jpeg|png|bmp|webp), e.g. <root>/train/n01440764/x.JPEG"

@@ -13,6 +13,7 @@ for per-image augmentation on the CPU.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -22,6 +23,7 @@ from torch.utils.data import Dataset
 
 from ..augment.batched import BatchedViewTransform, view_uniforms
 from ..data.base import ArrayImageDataset, ConcatImageDataset, ImageDataset, MemmapImageDataset
+from ..data.image_folder import _TV_DEPRECATION
 from .stream import augmentation_seed
 
 log = logging.getLogger("byol_pkg.pretrain")
@@ -73,10 +75,12 @@ def device_images(dataset: ImageDataset, device: torch.device, mode: str) -> Ten
 class ViewDraws(Dataset):
     """Maps a stream key to ``(index, uniforms [2, NUM_DRAWS], label, image)``: the draws of both views from the
     generators :class:`~byol_pkg.train.stream.TwoViewDataset` uses, and the uint8 image unless the images are
-    held on the device (then an empty tensor)."""
+    held on the device (then an empty tensor). With ``encoded`` a JPEG file comes as its undecoded bytes (a 1-D
+    uint8 tensor) for :func:`decode_on_device`; other files are decoded here."""
 
-    def __init__(self, base: ImageDataset, seed: int, with_images: bool) -> None:
+    def __init__(self, base: ImageDataset, seed: int, with_images: bool, encoded: bool = False) -> None:
         self.base, self.seed, self.with_images = base, seed, with_images
+        self.encoded = encoded and hasattr(base, "load_encoded")
         self.n = len(base)
 
     def __len__(self) -> int:
@@ -88,30 +92,44 @@ class ViewDraws(Dataset):
             view_uniforms(torch.Generator().manual_seed(augmentation_seed(self.seed, epoch, index, view)))
             for view in (1, 2)
         ])
-        image = self.base.load_image(index) if self.with_images else torch.empty(0, dtype=torch.uint8)
+        image = torch.empty(0, dtype=torch.uint8)
+        if self.with_images:
+            raw = self.base.load_encoded(index) if self.encoded else None  # type: ignore[attr-defined]
+            image = raw if raw is not None else self.base.load_image(index)
         return index, uniforms, int(self.base.targets[index]), image
 
 
-def collate_draws(items: list[tuple[int, Tensor, int, Tensor]]) -> dict[str, Tensor]:
-    """Stack a micro-batch; decoded images of different sizes are zero-padded to the largest (bottom, right)."""
+def collate_draws(items: list[tuple[int, Tensor, int, Tensor]]) -> dict[str, object]:
+    """Stack a micro-batch. Images (when not held on the device) stay a list: decoded uint8 ``[C, H, W]`` images
+    or, for JPEG files read undecoded (:meth:`ViewDraws` with ``encoded``), 1-D byte tensors."""
     indices, uniforms, labels, images = zip(*items)
-    batch = {"index": torch.tensor(indices, dtype=torch.int64), "uniforms": torch.stack(uniforms),
-             "label": torch.tensor(labels, dtype=torch.int64)}
+    batch: dict[str, object] = {"index": torch.tensor(indices, dtype=torch.int64), "uniforms": torch.stack(uniforms),
+                                "label": torch.tensor(labels, dtype=torch.int64)}
     if images[0].numel():
-        heights = torch.tensor([im.shape[-2] for im in images], dtype=torch.int64)
-        widths = torch.tensor([im.shape[-1] for im in images], dtype=torch.int64)
-        channels = max(im.shape[0] for im in images)
-        padded = torch.zeros(len(images), channels, int(heights.max()), int(widths.max()), dtype=torch.uint8)
-        for i, im in enumerate(images):
-            padded[i, :, : im.shape[-2], : im.shape[-1]] = im  # a 1-channel image broadcasts to RGB
-        batch.update(images=padded, heights=heights, widths=widths)
+        batch["images"] = list(images)
     return batch
+
+
+def decode_on_device(images: list[Tensor], device: torch.device) -> list[Tensor]:
+    """Decoded images on ``device``: JPEG byte tensors (1-D) are decoded there in one ``torchvision.io.decode_jpeg``
+    call (nvJPEG on a GPU), the others (already decoded by a worker) are copied."""
+    encoded = [i for i, im in enumerate(images) if im.ndim == 1]
+    out = [im.to(device, non_blocking=True) if im.ndim == 3 else im for im in images]
+    if encoded:
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        with warnings.catch_warnings():  # torchvision 0.29 warns on every decode call
+            warnings.filterwarnings("ignore", _TV_DEPRECATION, DeprecationWarning)
+            decoded = decode_jpeg([images[i] for i in encoded], mode=ImageReadMode.RGB, device=device)
+        for i, im in zip(encoded, decoded):
+            out[i] = im
+    return out
 
 
 class BatchedTwoViews:
     """Iterates ``(view1, view2, labels)`` on ``device`` from micro-batches of :func:`collate_draws`."""
 
-    def __init__(self, batches: Iterable[dict[str, Tensor]], view1: BatchedViewTransform,
+    def __init__(self, batches: Iterable[dict[str, object]], view1: BatchedViewTransform,
                  view2: BatchedViewTransform, device: torch.device, images: Tensor | None,
                  memory_format: torch.memory_format = torch.contiguous_format) -> None:
         self.batches, self.view1, self.view2 = batches, view1, view2
@@ -120,17 +138,13 @@ class BatchedTwoViews:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         dev = self.device
         for batch in self.batches:
+            images: Tensor | list[Tensor]
             if self.images is not None:
-                index = batch["index"].to(self.images.device, non_blocking=True)
+                index = batch["index"].to(self.images.device, non_blocking=True)  # type: ignore[union-attr]
                 images = self.images.index_select(0, index).to(dev, non_blocking=True)
-                n = len(index)
-                heights = torch.full((n,), images.shape[-2], dtype=torch.int64, device=dev)
-                widths = torch.full((n,), images.shape[-1], dtype=torch.int64, device=dev)
             else:
-                images = batch["images"].to(dev, non_blocking=True)
-                heights = batch["heights"].to(dev, non_blocking=True)
-                widths = batch["widths"].to(dev, non_blocking=True)
-            uniforms = batch["uniforms"].to(dev, non_blocking=True)
-            views = [transform(images, uniforms[:, v], heights, widths).contiguous(memory_format=self.memory_format)
+                images = decode_on_device(batch["images"], dev)  # type: ignore[arg-type]
+            uniforms: Tensor = batch["uniforms"]  # type: ignore[assignment]
+            views = [transform(images, uniforms[:, v]).contiguous(memory_format=self.memory_format)
                      for v, transform in enumerate((self.view1, self.view2))]
-            yield views[0], views[1], batch["label"].to(dev, non_blocking=True)
+            yield views[0], views[1], batch["label"].to(dev, non_blocking=True)  # type: ignore[union-attr]

@@ -45,7 +45,7 @@ log = logging.getLogger("byol_pkg.pretrain")
 RESUMABLE_CHANGES = (
     "train.max_steps", "train.progress", "train.log_every_steps", "train.checkpoint_every_steps",
     "train.checkpoint_every_epochs", "train.device", "train.compile", "train.cpu_threads", "data.num_workers",
-    "data.root", "data.download", "data.on_device", "augment.backend",
+    "data.root", "data.download", "data.on_device", "data.decode", "augment.backend",
 )
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -110,7 +110,8 @@ def build_view_stream(cfg: Config, dataset: ImageDataset, sampler: StreamBatchSa
         images = device_images(dataset, device, cfg.data.on_device)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    draws = DataLoader(ViewDraws(dataset, cfg.seed, with_images=images is None), batch_sampler=sampler,
+    draws = DataLoader(ViewDraws(dataset, cfg.seed, with_images=images is None, encoded=cfg.data.decode == "device"),
+                       batch_sampler=sampler,
                        collate_fn=collate_draws, **workers)
     return BatchedTwoViews(draws, _view_transform(cfg, 1, True), _view_transform(cfg, 2, True), device, images,
                            memory_format)
