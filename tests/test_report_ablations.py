@@ -169,6 +169,8 @@ def test_registry_matches_published_tables():
     for key, (p, t, beta, top1) in expected_5b.items():
         assert obj.flag_values(key) == (p, t, beta) and obj.published(key, "byol") == top1
     assert obj.row_label("simclr") == "SimCLR" and obj.row_label("pred_beta1") == "pred_beta1"  # printed "−"
+    collapse = A.ABLATION_SPECS["collapse"]  # the same published rows, for the longer runs
+    assert collapse.published("none_beta0", "byol") == "0.1" and collapse.flag_values("none_beta0") == ("✗", "✗", "0")
     assert batch.canonical("0512") == "512" and batch.published("64", "simclr", "top5") == "83.0±1.9"
     assert aug.row_label("remove_blur_t2") == "Remove blur in T'"
     assert aug.published("crop_only", "simclr") == "40.3±0.3"
@@ -377,7 +379,8 @@ def test_report_has_ablations_section(built):
 
 
 def test_captions_cover_known_ablations():
-    for name in ("tau", "objective", "batch_size", "augmentation"):
+    assert set(C.ABLATION_NAMES) == set(A.ABLATION_SPECS)
+    for name in C.ABLATION_NAMES:
         key = f"ablation_{name}"
         for d in (C.ABLATION_TABLE_TITLES, C.ABLATION_TABLE_CAPTIONS, C.ABLATION_PLOT_TITLES,
                   C.ABLATION_PLOT_CAPTIONS):

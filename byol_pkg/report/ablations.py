@@ -108,6 +108,11 @@ ABLATION_SPECS: dict[str, AblationSpec] = {
         "objective", "Table 5b", ("byol", "pred_target_beta1", "target_beta1", "simclr", "pred_beta1", "pred_beta0",
                                   "target_beta0", "none_beta0"), "str", "Objective", "{Method}", {"byol": "Top-1"},
         flags=("Predictor", "Target network", "β"), baseline="byol", published_baseline="byol"),
+    # Table 5b's rows again, pretrained longer: where the no-predictor, no-target variant collapses all the way
+    "collapse": AblationSpec(
+        "collapse", "Table 5b", ("byol", "pred_target_beta1", "target_beta1", "simclr", "pred_beta1", "pred_beta0",
+                                 "target_beta0", "none_beta0"), "str", "Objective", "{Method}", {"byol": "Top-1"},
+        flags=("Predictor", "Target network", "β"), baseline="byol", published_baseline="byol"),
     "batch_size": AblationSpec("batch_size", "Table 16", ("4096", "2048", "1024", "512", "256", "128", "64"), "int",
                                "Batch size", "{Batch}", _T16, _T16_TOP5, baseline="largest",
                                published_baseline="4096"),
