@@ -82,14 +82,25 @@ def test_imagenet_config_expands_to_the_papers_dag():
 
 def test_ablations_config_expands_every_variant():
     """3 table runs (byol, simclr, supervised) + ablation variants with overrides: objective 7 (its `byol` variant
-    is the run itself), tau 5, batch size 2 x 2 methods, augmentation 5 x 2 methods = 29 pretraining runs."""
+    is the run itself), collapse 2 (both longer than the run), tau 5, batch size 2 x 2 methods, augmentation 5 x 2
+    methods = 31 pretraining runs."""
     counts = _dry_run_counts("ablations_demo")
-    variants = 8 + 6 + 3 * 2 + 6 * 2  # evaluated per variant (baselines included): 32 methods
-    assert counts["pretrain"] == counts["prepare_pretrain_data"] == 3 + 7 + 5 + 2 * 2 + 5 * 2
+    variants = 8 + 2 + 6 + 3 * 2 + 6 * 2  # evaluated per variant (baselines included): 34 methods
+    assert counts["pretrain"] == counts["prepare_pretrain_data"] == 3 + 7 + 2 + 5 + 2 * 2 + 5 * 2
     assert counts["extract"] == 4 * 2 + variants  # 4 table methods x 2 datasets, each variant on fashion_mnist
-    assert counts["linear"] == 4 + variants and counts["knn"] == 4 + 8 + 6  # objective and tau also run kNN
+    assert counts["linear"] == 4 + variants and counts["knn"] == 4 + 8 + 2 + 6  # objective, collapse, tau: kNN too
     assert counts["semisup"] == 4 * 2 and counts["transfer_finetune"] == 4 and counts["report"] == 1
-    assert counts["total"] == 172
+    assert counts["total"] == 182
+
+
+def test_baselines_config_runs_every_cell_over_three_seeds():
+    """4 methods (byol, simclr, supervised, random init) x 3 seeds on every protocol, and the backend ablation
+    (the batched augmentation path, one more pretraining run per seed)."""
+    counts = _dry_run_counts("baselines_demo")
+    assert counts["pretrain"] == (3 + 1) * 3 and counts["prepare_pretrain_data"] == 3 + 1
+    assert counts["semisup"] == 4 * 3 * 2 and counts["transfer_finetune"] == counts["transfer_linear"] == 4 * 3
+    assert counts["extract"] == 4 * 3 * 2 + 2 * 3 and counts["knn"] == counts["linear"] == 4 * 3 + 2 * 3
+    assert counts["total"] == 134
 
 
 def test_ablation_and_external_method_entries_are_validated(tmp_path):
