@@ -58,12 +58,17 @@ CASES = [  # channels, height, width, size, blur, view params
 ]
 
 
+@pytest.mark.parametrize("compact", [True, False], ids=["compact", "where"])
 @pytest.mark.parametrize("channels,height,width,size,blur,params", CASES)
-def test_batched_views_equal_the_reference_views_for_the_same_draws(channels, height, width, size, blur, params):
+def test_batched_views_equal_the_reference_views_for_the_same_draws(channels, height, width, size, blur, params,
+                                                                   compact):
+    """Both op modes: compact (the CPU's) and whole-batch ``where`` (the GPU's, run here on the CPU)."""
     n = 96
     batch = images(n, channels, height, width)
     ref = reference_views(ViewTransform(params, size, blur=blur), list(batch))
-    out = BatchedViewTransform(params, size, blur=blur)(batch, seeded_uniforms(n))
+    transform = BatchedViewTransform(params, size, blur=blur)
+    transform.compact = compact
+    out = transform(batch, seeded_uniforms(n))
     assert out.shape == (n, 3, size, size) and out.dtype == torch.float32
     torch.testing.assert_close(out, ref, rtol=0, atol=TOL)
 

@@ -176,12 +176,13 @@ def _fires(mask: Tensor) -> Tensor:
     return mask.view(-1, 1, 1, 1)
 
 
-def _where_fires(x: Tensor, mask: Tensor, fn: Callable[..., Tensor], *per_image: Tensor) -> Tensor:
+def _where_fires(x: Tensor, mask: Tensor, fn: Callable[..., Tensor], *per_image: Tensor, compact: bool) -> Tensor:
     """``fn(image, *strengths)`` for the images where ``mask`` is True, the image itself elsewhere.
 
-    CPU: ``fn`` runs on the selected images only, written back into ``x`` in place. Other devices: ``fn`` runs on
-    the whole batch and ``where`` selects, so no data-dependent shape forces a host synchronisation."""
-    if x.device.type != "cpu":
+    ``compact`` (the CPU default): ``fn`` runs on the selected images only, written back into ``x`` in place.
+    Otherwise (accelerators): ``fn`` runs on the whole batch and ``where`` selects, so no data-dependent shape
+    forces a host synchronisation."""
+    if not compact:
         return torch.where(_fires(mask), fn(x, *per_image), x)
     index = mask.nonzero().squeeze(1)
     if index.numel() == 0:
@@ -211,6 +212,8 @@ class BatchedViewTransform:
         self.kernel_size = AF.blur_kernel_size(self.size)
         self.mean = _stats(mean, "mean")
         self.std = _stats(std, "std")
+        #: None: compact ops on a CPU, whole-batch ``where`` elsewhere; True / False force one mode (tests).
+        self.compact: bool | None = None
 
     # ----------------------------------------------------------------------------------------- draws
     def sample_params(self, uniforms: Tensor, heights: Tensor, widths: Tensor) -> BatchDraws:
@@ -256,16 +259,18 @@ class BatchedViewTransform:
     def colour(self, x: Tensor, draws: BatchDraws) -> Tensor:
         """Flip, colour jitter in each image's order, grayscale, blur, solarize (float32 RGB in [0, 1]).
 
-        ``x`` is overwritten on a CPU, where each op runs on the images it fires for only; on an accelerator every
-        op runs on the whole batch and ``where`` keeps each image's own result (no host synchronisation)."""
-        x = _where_fires(x, draws.flip, lambda t: t.flip(-1))
+        Compact mode (``self.compact``; default: on a CPU) overwrites ``x`` and runs each op on the images it fires
+        for only; otherwise (accelerators) every op runs on the whole batch and ``where`` keeps each image's own
+        result, with no host synchronisation. Both give the same views."""
+        compact = x.device.type == "cpu" if self.compact is None else self.compact
+        x = _where_fires(x, draws.flip, lambda t: t.flip(-1), compact=compact)
         strengths = {"brightness": draws.brightness, "contrast": draws.contrast,
                      "saturation": draws.saturation, "hue": draws.hue}
         for k in range(len(JITTER_OPS)):  # round k: every image's k-th op
-            if x.device.type == "cpu":
+            if compact:
                 for op_index, name in enumerate(JITTER_OPS):
                     chosen = draws.jitter & (draws.order[:, k] == op_index)
-                    x = _where_fires(x, chosen, _JITTER_FNS[name], strengths[name])
+                    x = _where_fires(x, chosen, _JITTER_FNS[name], strengths[name], compact=True)
                 continue
             out = x
             for op_index, name in enumerate(JITTER_OPS):
@@ -273,11 +278,12 @@ class BatchedViewTransform:
                 value = torch.where(chosen, strengths[name], torch.full_like(strengths[name], _IDENTITY[name]))
                 out = torch.where(_fires(chosen), _JITTER_FNS[name](x, value), out)
             x = out
-        x = _where_fires(x, draws.grayscale, AF.rgb_to_grayscale)
+        x = _where_fires(x, draws.grayscale, AF.rgb_to_grayscale, compact=compact)
         if self.blur and self.params.blur_prob > 0.0:
-            x = _where_fires(x, draws.blur, lambda t, s: AF.gaussian_blur(t, s, self.kernel_size), draws.sigma)
+            x = _where_fires(x, draws.blur, lambda t, s: AF.gaussian_blur(t, s, self.kernel_size), draws.sigma,
+                             compact=compact)
         if self.params.solarize_prob > 0.0:
-            x = _where_fires(x, draws.solarize, AF.solarize)
+            x = _where_fires(x, draws.solarize, AF.solarize, compact=compact)
         return x
 
     def crop_resize_each(self, images: Sequence[Tensor], draws: BatchDraws) -> Tensor:
