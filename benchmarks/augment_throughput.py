@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in args.configs.split(","):
         s = SETTINGS[name]
-        n = max(args.batch * 4, 1024)
+        n = args.batch * (args.warmup + args.batches)  # every timed batch holds distinct images
         arrays = np.random.default_rng(0).integers(0, 256, size=(n, *s.source, 3), dtype=np.uint8)
         tensors = torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()
         for pipe in args.pipelines.split(","):
