@@ -75,6 +75,7 @@ from pretrain_throughput import (  # noqa: E402 - after the sys.path line, so it
     free_memory,
     is_oom,
     make_stepper,
+    resolve_device,
     sync,
     time_steps,
     warn_if_busy,
@@ -525,14 +526,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
             p.error(f"--{opt.replace('_', '-')} must be >= 1")
     return args
-
-
-def resolve_device(requested: str) -> torch.device:
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        sys.exit("--device cuda: torch sees no GPU")
-    return torch.device(requested)
 
 
 def cpu_has_native_bf16() -> bool:

@@ -18,7 +18,6 @@ import torchvision.transforms.v2.functional as TVF
 from torchvision.transforms import InterpolationMode
 
 from byol_pkg.augment import NUM_DRAWS, ViewParams, ViewTransform, paper_view_params
-from byol_pkg.augment import functional as AF
 from byol_pkg.augment.batched import BatchedViewTransform, bicubic_resample_matrices, view_uniforms
 from byol_pkg.augment.views import CROP_RATIO
 from byol_pkg.data.base import ArrayImageDataset, ImageDataset
@@ -125,6 +124,14 @@ def test_every_decoded_draw_is_the_reference_draw():
 
 
 AF_ORDER = ("brightness", "contrast", "saturation", "hue")
+
+
+def test_both_transforms_describe_the_same_view_and_name_their_backend():
+    params = paper_view_params(2)
+    ref, bat = ViewTransform(params, 32, blur=False), BatchedViewTransform(params, 32, blur=False)
+    a, b = ref.config(), bat.config()
+    assert a.pop("backend") == "reference" and b.pop("backend") == "batched" and a == b
+    assert repr(bat).startswith("BatchedViewTransform(") and repr(ref).startswith("ViewTransform(")
 
 
 # ------------------------------------------------------------------------------- against torchvision

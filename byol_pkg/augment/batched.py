@@ -41,14 +41,13 @@ from byol_pkg.augment.views import (
     _SIGMA,
     _SOLAR,
     BLUR_SIGMA,
-    CROP_ATTEMPTS,
     CROP_RATIO,
     IMAGENET_MEAN,
     IMAGENET_STD,
     JITTER_OPS,
-    JITTER_SEMANTICS,
     NUM_DRAWS,
     ViewParams,
+    ViewSpec,
     _check_image,
     _resize,
     _to_rgb,
@@ -166,12 +165,6 @@ _JITTER_FNS = {
 }
 
 
-def _stats(values: Sequence[float], name: str) -> Tensor:
-    if len(values) != 3:
-        raise ValueError(f"{name} needs 3 values, got {list(values)}")
-    return torch.tensor([float(v) for v in values], dtype=torch.float32).view(1, 3, 1, 1)
-
-
 def _fires(mask: Tensor) -> Tensor:
     return mask.view(-1, 1, 1, 1)
 
@@ -193,7 +186,7 @@ def _where_fires(x: Tensor, mask: Tensor, fn: Callable[..., Tensor], *per_image:
     return x
 
 
-class BatchedViewTransform:
+class BatchedViewTransform(ViewSpec):
     """One BYOL view of every image of a batch: ``BatchedViewTransform(paper_view_params(1), 224)(images, u)``.
 
     ``images``: ``uint8 [B, C, H, W]`` (C in {1, 3}; images smaller than H x W are zero-padded at the bottom and
@@ -202,16 +195,11 @@ class BatchedViewTransform:
     arguments and semantics as :class:`~byol_pkg.augment.views.ViewTransform`.
     """
 
+    backend = "batched"
+
     def __init__(self, params: ViewParams, size: int, blur: bool = True,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
-        if size < 1:
-            raise ValueError(f"size must be positive, got {size}")
-        self.params = params
-        self.size = int(size)
-        self.blur = bool(blur)
-        self.kernel_size = AF.blur_kernel_size(self.size)
-        self.mean = _stats(mean, "mean")
-        self.std = _stats(std, "std")
+        super().__init__(params, size, blur, mean, std)
         #: None: compact ops on a CPU, whole-batch ``where`` elsewhere; True / False force one mode (tests).
         self.compact: bool | None = None
 
@@ -320,15 +308,3 @@ class BatchedViewTransform:
             widths = torch.tensor([int(img.shape[-1]) for img in images], dtype=torch.int64)
         draws = self.sample_params(uniforms, heights.to(uniforms.device), widths.to(uniforms.device))
         return self.apply(images, draws)
-
-    def config(self) -> dict:
-        """Plain-dict description for run metadata (as ``ViewTransform.config`` plus the backend)."""
-        from dataclasses import asdict
-
-        return {**asdict(self.params), "size": self.size, "blur": self.blur, "blur_kernel_size": self.kernel_size,
-                "blur_sigma": list(BLUR_SIGMA), "crop_ratio": list(CROP_RATIO), "crop_attempts": CROP_ATTEMPTS,
-                "interpolation": "bicubic-antialias", "jitter_semantics": JITTER_SEMANTICS, "backend": "batched",
-                "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
-
-    def __repr__(self) -> str:
-        return f"BatchedViewTransform({self.params!r}, size={self.size}, blur={self.blur})"

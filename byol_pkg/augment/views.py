@@ -36,6 +36,7 @@ __all__ = [
     "NUM_DRAWS",
     "EvalTransform",
     "ViewParams",
+    "ViewSpec",
     "ViewTransform",
     "paper_view_params",
     "random_resized_crop_params",
@@ -198,15 +199,14 @@ _JITTER_FNS = {
 # ------------------------------------------------------------------------------------------- views
 
 
-class ViewTransform:
-    """One BYOL view: ``ViewTransform(paper_view_params(1), 224)(img_uint8, generator)``.
+class ViewSpec:
+    """What both view transforms share: the view's distribution, output size, blur switch and normalisation.
 
-    Input ``uint8 [C, H, W]`` (C = 1 is replicated to RGB; a float image in [0, 1] is also accepted);
-    output ``float32 [3, size, size]``, normalised. ``blur=False`` is the switch for the 32-px recipes
-    (CIFAR, Fashion-MNIST): no blur regardless of ``params.blur_prob``. The blur kernel side is
-    :func:`blur_kernel_size` of ``size``. Jitter semantics: :data:`JITTER_SEMANTICS`; :meth:`config`
-    gives a plain dict for run metadata.
+    ``blur=False`` is the switch for the 32-px recipes (CIFAR, Fashion-MNIST): no blur regardless of
+    ``params.blur_prob``. The blur kernel side is :func:`blur_kernel_size` of ``size``.
     """
+
+    backend = "reference"
 
     def __init__(
         self,
@@ -224,6 +224,34 @@ class ViewTransform:
         self.kernel_size = AF.blur_kernel_size(self.size)
         self.mean = _stats(mean, "mean")
         self.std = _stats(std, "std")
+
+    def config(self) -> dict[str, Any]:
+        """Plain-dict description for run metadata."""
+        return {
+            **asdict(self.params),
+            "size": self.size,
+            "blur": self.blur,
+            "blur_kernel_size": self.kernel_size,
+            "blur_sigma": list(BLUR_SIGMA),
+            "crop_ratio": list(CROP_RATIO),
+            "interpolation": "bicubic-antialias",
+            "jitter_semantics": JITTER_SEMANTICS,
+            "backend": self.backend,
+            "mean": self.mean.flatten().tolist(),
+            "std": self.std.flatten().tolist(),
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r}, size={self.size}, blur={self.blur})"
+
+
+class ViewTransform(ViewSpec):
+    """One BYOL view: ``ViewTransform(paper_view_params(1), 224)(img_uint8, generator)``.
+
+    Input ``uint8 [C, H, W]`` (C = 1 is replicated to RGB; a float image in [0, 1] is also accepted);
+    output ``float32 [3, size, size]``, normalised. Jitter semantics: :data:`JITTER_SEMANTICS`;
+    :meth:`config` gives a plain dict for run metadata.
+    """
 
     def sample_params(self, generator: torch.Generator, height: int, width: int) -> dict[str, Any]:
         """Draw every random choice for one view of a ``height x width`` image (one ``torch.rand`` call).
@@ -276,24 +304,6 @@ class ViewTransform:
     def __call__(self, img: Tensor, generator: torch.Generator) -> Tensor:
         """``apply(img, sample_params(generator, H, W))``."""
         return self.apply(img, self.sample_params(generator, img.shape[-2], img.shape[-1]))
-
-    def config(self) -> dict[str, Any]:
-        """Plain-dict description for run metadata."""
-        return {
-            **asdict(self.params),
-            "size": self.size,
-            "blur": self.blur,
-            "blur_kernel_size": self.kernel_size,
-            "blur_sigma": list(BLUR_SIGMA),
-            "crop_ratio": list(CROP_RATIO),
-            "interpolation": "bicubic-antialias",
-            "jitter_semantics": JITTER_SEMANTICS,
-            "mean": self.mean.flatten().tolist(),
-            "std": self.std.flatten().tolist(),
-        }
-
-    def __repr__(self) -> str:
-        return f"ViewTransform({self.params!r}, size={self.size}, blur={self.blur})"
 
 
 class EvalTransform:
