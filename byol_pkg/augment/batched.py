@@ -52,18 +52,13 @@ from byol_pkg.augment.views import (
     _resize,
     _to_rgb,
     _to_unit_float,
+    view_uniforms,
 )
 
 __all__ = ["BICUBIC_A", "BatchDraws", "BatchedViewTransform", "bicubic_resample_matrices", "view_uniforms"]
 
 #: Keys cubic-convolution parameter of torch's (and PIL's) antialiased bicubic resampling.
 BICUBIC_A = -0.5
-
-
-def view_uniforms(generator: torch.Generator) -> Tensor:
-    """The ``NUM_DRAWS`` float64 uniforms one view consumes: exactly the draws of ``ViewTransform.sample_params``
-    with the same generator (so the batched path replays the reference path's views)."""
-    return torch.rand(NUM_DRAWS, generator=generator, dtype=torch.float64)
 
 
 @dataclass

@@ -40,6 +40,7 @@ __all__ = [
     "ViewTransform",
     "paper_view_params",
     "random_resized_crop_params",
+    "view_uniforms",
 ]
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -96,6 +97,12 @@ def paper_view_params(view: int) -> ViewParams:
     if view == 2:
         return ViewParams(blur_prob=0.1, solarize_prob=0.2)
     raise ValueError(f"view must be 1 or 2, got {view}")
+
+
+def view_uniforms(generator: torch.Generator) -> Tensor:
+    """The ``NUM_DRAWS`` float64 uniforms one view consumes, in one call: the only source of a view's randomness
+    for both backends (:meth:`ViewTransform.sample_params` decodes them per image, the batched backend per batch)."""
+    return torch.rand(NUM_DRAWS, generator=generator, dtype=torch.float64)
 
 
 # --------------------------------------------------------------------------------------------- crop
@@ -263,7 +270,7 @@ class ViewTransform(ViewSpec):
         even when their op does not fire.
         """
         p = self.params
-        u = torch.rand(NUM_DRAWS, generator=generator, dtype=torch.float64).tolist()
+        u = view_uniforms(generator).tolist()
         mag = u[_MAG : _MAG + 4]
         order_keys = u[_ORDER : _ORDER + 4]
         scale = (p.min_scale, p.max_scale)

@@ -31,12 +31,12 @@ from ..models.sync_bn import convert_sync_batchnorm
 from ..optim import LARS, lars_param_groups
 from ..runtime import configure_cpu_threads
 from ..schedules import StepPlan, scaled_lr, scheduled_tau, warmup_cosine_lr
+from .batched_stream import BatchedTwoViews, ViewDraws, collate_draws, device_images
 from .checkpoint import CheckpointError, CheckpointManager
 from .distributed import DistInfo, all_reduce_mean, cleanup, init_distributed, resolve_device
 from .export import encoder_state, write_encoder
 from .methods import batch_loss, build_method_networks
 from .metrics_log import MetricsLog
-from .batched_stream import BatchedTwoViews, ViewDraws, collate_draws, device_images
 from .stream import StreamBatchSampler, TwoViewDataset
 
 log = logging.getLogger("byol_pkg.pretrain")
