@@ -18,7 +18,12 @@ import torchvision.transforms.v2.functional as TVF
 from torchvision.transforms import InterpolationMode
 
 from byol_pkg.augment import NUM_DRAWS, ViewParams, ViewTransform, paper_view_params
-from byol_pkg.augment.batched import BatchedViewTransform, bicubic_resample_matrices, view_uniforms
+from byol_pkg.augment.batched import (
+    PER_IMAGE_MIN_SIDE,
+    BatchedViewTransform,
+    bicubic_resample_matrices,
+    view_uniforms,
+)
 from byol_pkg.augment.views import CROP_RATIO
 from byol_pkg.data.base import ArrayImageDataset, ImageDataset
 from byol_pkg.train.batched_stream import (
@@ -57,16 +62,17 @@ CASES = [  # channels, height, width, size, blur, view params
 ]
 
 
-@pytest.mark.parametrize("compact", [True, False], ids=["compact", "where"])
+@pytest.mark.parametrize("mode", ["compact", "where", "per-image"])
 @pytest.mark.parametrize("channels,height,width,size,blur,params", CASES)
 def test_batched_views_equal_the_reference_views_for_the_same_draws(channels, height, width, size, blur, params,
-                                                                   compact):
-    """Both op modes: compact (the CPU's) and whole-batch ``where`` (the GPU's, run here on the CPU)."""
+                                                                   mode):
+    """Every path: whole-batch ops in compact mode (the CPU's for small images) and in ``where`` mode (the GPU's,
+    run here on the CPU), and image by image (the CPU's for large images)."""
     n = 96
     batch = images(n, channels, height, width)
     ref = reference_views(ViewTransform(params, size, blur=blur), list(batch))
     transform = BatchedViewTransform(params, size, blur=blur)
-    transform.compact = compact
+    transform.compact, transform.per_image = mode == "compact", mode == "per-image"
     out = transform(batch, seeded_uniforms(n))
     assert out.shape == (n, 3, size, size) and out.dtype == torch.float32
     torch.testing.assert_close(out, ref, rtol=0, atol=TOL)
@@ -75,9 +81,11 @@ def test_batched_views_equal_the_reference_views_for_the_same_draws(channels, he
 SIZES = [(30, 40), (48, 24), (17, 17), (48, 40), (25, 33), (40, 48)]
 
 
-def test_padded_images_of_different_sizes_give_each_image_its_own_view():
+@pytest.mark.parametrize("per_image", [True, False], ids=["per-image", "whole-batch"])
+def test_padded_images_of_different_sizes_give_each_image_its_own_view(per_image):
     params = paper_view_params(1)
     ref_t, bat_t = ViewTransform(params, 24), BatchedViewTransform(params, 24)
+    bat_t.per_image = per_image
     singles = [images(1, 3, h, w, seed=i)[0] for i, (h, w) in enumerate(SIZES)]
     padded = torch.zeros(len(SIZES), 3, 48, 48, dtype=torch.uint8)
     for i, img in enumerate(singles):
@@ -87,12 +95,24 @@ def test_padded_images_of_different_sizes_give_each_image_its_own_view():
     torch.testing.assert_close(out, reference_views(ref_t, singles), rtol=0, atol=TOL)
 
 
+@pytest.mark.parametrize("per_image", [True, False], ids=["per-image", "whole-batch"])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_a_list_of_images_of_different_sizes_gives_the_reference_views(channels):
+def test_a_list_of_images_of_different_sizes_gives_the_reference_views(channels, per_image):
     params = paper_view_params(2)
     singles = [images(1, channels, h, w, seed=i)[0] for i, (h, w) in enumerate(SIZES)]
-    out = BatchedViewTransform(params, 24)(singles, seeded_uniforms(len(SIZES)))
+    transform = BatchedViewTransform(params, 24)
+    transform.per_image = per_image
+    out = transform(singles, seeded_uniforms(len(SIZES)))
     torch.testing.assert_close(out, reference_views(ViewTransform(params, 24), singles), rtol=0, atol=TOL)
+
+
+def test_a_cpu_makes_large_views_and_lists_image_by_image_and_small_views_batched():
+    small, large = (BatchedViewTransform(paper_view_params(1), side) for side in (32, PER_IMAGE_MIN_SIDE + 1))
+    batch = images(2, 3, 96, 96)
+    assert not small._goes_per_image(batch) and large._goes_per_image(batch)
+    assert small._goes_per_image(list(batch))
+    large.per_image = False
+    assert not large._goes_per_image(batch)
 
 
 def test_crop_boxes_are_the_reference_boxes_including_the_fallback():
