@@ -79,7 +79,8 @@ def run(args: argparse.Namespace, backend: str, data_root: Path, out: Path) -> d
     mfu = ips * flops.conventional_8x_encoder / (peak * 1e12) if peak else None
     return {"config": args.config, "backend": backend, "backbone": cfg.model.backbone, "px": cfg.augment.image_size,
             "batch": cfg.optim.batch_size, "precision": cfg.train.precision, "images_per_s": ips,
-            "data_wait_frac": wait, "encoder_gflop": flops.encoder / 1e9, "mfu": mfu, "steps": len(rows)}
+            "data_wait_frac": wait, "encoder_gflop": flops.encoder / 1e9, "mfu": mfu, "steps": len(rows),
+            "threads": torch.get_num_threads(), "workers": cfg.data.num_workers}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,12 +108,12 @@ def main(argv: list[str] | None = None) -> int:
             synthetic_jpegs(data_root, args.images)
         rows = [run(args, b, data_root, tmp_path / b) for b in args.backends.split(",")]
     print(f"end-to-end pretraining, {args.device} ({torch.cuda.get_device_name() if args.device.startswith('cuda') else 'cpu'}), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"torch {torch.__version__}")
     for r in rows:
         mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
         print(f"  {r['config']:8s} {r['backbone']:12s} {r['px']:3d}px batch {r['batch']:4d} {r['precision']:4s} "
               f"{r['backend']:9s} {r['images_per_s']:9.0f} img/s  data wait {100 * r['data_wait_frac']:5.1f}%  "
-              f"MFU {mfu}")
+              f"MFU {mfu}  ({r['threads']} compute threads, {r['workers']} workers)")
     if len(rows) == 2:
         print(f"  batched / reference: {rows[1]['images_per_s'] / rows[0]['images_per_s']:.2f}x")
     if args.json:

@@ -25,7 +25,10 @@ update of the target. Each implementation does it its own way:
 
 Steps are timed interleaved (one step of each implementation in turn, the order rotating every round) so
 that background load hits all of them alike; warm-up steps are untimed, the first one also counts the images
-that go through each online and target backbone (must be 2 x batch each). ``ms/step`` is the median.
+that go through each online and target backbone (must be 2 x batch each). ``ms/step`` is the median. On a CPU
+(``--profile``) one more step of each is profiled for its time in convolution ops: every implementation runs
+the same convolutions, so ``peer ms/step / byol_pkg conv ms`` (the "ceiling") is the most any step code could
+gain over that peer without faster convolution kernels.
 
 Usage::
 
@@ -50,13 +53,15 @@ import os
 import platform
 import statistics
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import Tensor, nn
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # keep the profiler's start/stop lines off the output
+import torch  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -71,6 +76,7 @@ from pretrain_throughput import (  # noqa: E402 - after the sys.path line, so it
     BenchConfig,
     Stepper,
     build_networks,
+    count_flops,
     cpu_name,
     free_memory,
     is_oom,
@@ -93,6 +99,8 @@ PKG, PKG_NCHW, PKG_COMPILE, LIGHTLY, BYOL_PT = ("byol_pkg", "byol_pkg NCHW", "by
                                                "byol-pytorch")
 PKG_ROWS = (PKG, PKG_NCHW, PKG_COMPILE)
 PEER_ROWS = (LIGHTLY, BYOL_PT)
+#: FLOPs of one step per image (pair of views): online forward + backward on both views, target forward on both.
+STEP_FLOPS_PER_IMAGE: float = count_flops(CFG).train_per_image
 
 
 # ----------------------------------------------------------------------------------------------- building
@@ -307,6 +315,9 @@ class Row:
     target_params: int | None = None
     optimizer: str | None = None
     memory_format: str | None = None
+    gflop_per_s: float | None = None  # BYOL training FLOPs of the step / median step time
+    conv_ms: float | None = None  # time in convolution ops (forward + backward) in one profiled step (CPU)
+    profiled_ms: float | None = None  # wall time of that profiled step
     step_ms: list[float] = field(default_factory=list)
 
 
@@ -334,14 +345,31 @@ def count_images(impl: Impl, device: torch.device) -> tuple[int | None, int | No
     return counts["online"], counts["target"]
 
 
+def profile_convolutions(impl: Impl, device: torch.device) -> tuple[float, float]:
+    """One profiled step: (ms in convolution ops, forward and backward, by self CPU time; wall ms of the step).
+
+    Every implementation runs the same convolutions (same backbone, batch, images, precision), so the first
+    figure is work they all share, and ``peer ms/step / byol_pkg conv ms`` bounds any step-code speed-up."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        impl.stepper.step()
+        sync(device)
+        wall_ms = (time.perf_counter() - t0) * 1e3
+    conv_us = sum(e.self_cpu_time_total for e in prof.key_averages() if "conv" in e.key.lower())
+    return conv_us / 1e3, wall_ms
+
+
 def one_line(err: BaseException) -> str:
     text = f"{type(err).__name__}: {err}".strip().splitlines()
     return text[0][:200] if text else type(err).__name__
 
 
 def measure_precision(names: list[str], batch: int, precision: str, device: torch.device, steps: int,
-                      warmup: int) -> list[Row]:
-    """Build every implementation for one precision, warm each up, then time them interleaved."""
+                      warmup: int, profile_convs: bool = False) -> list[Row]:
+    """Build every implementation for one precision, warm each up, then time them interleaved (and, with
+    ``profile_convs``, profile one more step of each for its time in convolutions)."""
     builders: dict[str, Callable[[], Impl]] = {
         PKG: lambda: build_pkg(batch, precision, device, True, False, PKG),
         PKG_NCHW: lambda: build_pkg(batch, precision, device, False, False, PKG_NCHW),
@@ -377,6 +405,11 @@ def measure_precision(names: list[str], batch: int, precision: str, device: torc
                 rows[name].step_ms += time_steps(impls[name].stepper, device, steps=1, warmup=0)
             except Exception as err:  # noqa: BLE001
                 rows[name].status = "OOM" if is_oom(err) else one_line(err)
+    if profile_convs:
+        print(f"... {precision}: one profiled step of each (time in convolutions)", flush=True)
+        for name in order:
+            if rows[name].status == "ok":
+                rows[name].conv_ms, rows[name].profiled_ms = profile_convolutions(impls[name], device)
     impls.clear()
     free_memory(device)
     out = []
@@ -385,6 +418,7 @@ def measure_precision(names: list[str], batch: int, precision: str, device: torc
         if row.status == "ok" and row.step_ms:
             row.ms_per_step = statistics.median(row.step_ms)
             row.images_per_s = batch / (row.ms_per_step / 1e3)
+            row.gflop_per_s = STEP_FLOPS_PER_IMAGE * row.images_per_s / 1e9
         out.append(row)
     return out
 
@@ -446,8 +480,8 @@ def _fmt(value: float | int | None, spec: str) -> str:
 
 
 def print_table(rows: list[Row]) -> None:
-    head = (f"{'implementation':17s} {'prec':>5s} {'batch':>6s} {'ms/step':>10s} {'images/s':>9s} "
-            f"{'img on/tgt':>11s} {'train params':>13s} {'format':>13s}  optimiser")
+    head = (f"{'implementation':17s} {'prec':>5s} {'batch':>6s} {'ms/step':>10s} {'images/s':>9s} {'GFLOP/s':>8s} "
+            f"{'conv ms':>8s} {'img on/tgt':>11s} {'train params':>13s} {'format':>13s}  optimiser")
     print(head)
     print("-" * (len(head) + 20))
     for r in rows:
@@ -456,15 +490,18 @@ def print_table(rows: list[Row]) -> None:
             continue
         imgs = "-" if r.online_images is None else f"{r.online_images}/{r.target_images}"
         print(f"{r.impl:17s} {r.precision:>5s} {r.batch:6d} {_fmt(r.ms_per_step, '10.1f')} "
-              f"{_fmt(r.images_per_s, '9.1f')} {imgs:>11s} {_fmt(r.trainable_params, '13,d')} "
-              f"{r.memory_format or '-':>13s}  {r.optimizer}")
+              f"{_fmt(r.images_per_s, '9.1f')} {_fmt(r.gflop_per_s, '8.1f')} {_fmt(r.conv_ms, '8.1f')} {imgs:>11s} "
+              f"{_fmt(r.trainable_params, '13,d')} {r.memory_format or '-':>13s}  {r.optimizer}")
     print("img on/tgt: images through the online / target backbone in one (untimed) step; 2 x batch each.")
+    print(f"GFLOP/s: {STEP_FLOPS_PER_IMAGE / 1e9:.2f} GFLOP per image x images/s. conv ms: self time of the "
+          "convolution ops (forward + backward) in one profiled step.")
     print()
 
 
 def ratios(rows: list[Row]) -> list[dict[str, object]]:
     """For each byol_pkg row and precision: peer ms/step / byol_pkg ms/step (>1: byol_pkg faster)."""
     ok = {(r.impl, r.precision): r.ms_per_step for r in rows if r.status == "ok" and r.ms_per_step}
+    convs = {(r.impl, r.precision): r.conv_ms for r in rows if r.conv_ms}
     out = []
     for prec in dict.fromkeys(r.precision for r in rows):
         peers = {p: ok.get((p, prec)) for p in PEER_ROWS}
@@ -474,12 +511,15 @@ def ratios(rows: list[Row]) -> list[dict[str, object]]:
             ms = ok.get((ours, prec))
             if ms is None:
                 continue
+            conv_ms = convs.get((ours, prec))
             out.append({
                 "precision": prec, "byol_pkg_row": ours,
                 "vs_lightly": None if peers[LIGHTLY] is None else peers[LIGHTLY] / ms,
                 "vs_byol_pytorch": None if peers[BYOL_PT] is None else peers[BYOL_PT] / ms,
                 "faster_peer": fastest,
                 "vs_faster_peer": None if fastest is None else have[fastest] / ms,
+                # the ratio byol_pkg would reach if nothing but its convolutions took time
+                "ceiling_vs_faster_peer": None if fastest is None or not conv_ms else have[fastest] / conv_ms,
             })
     return out
 
@@ -492,13 +532,17 @@ def print_ratios(rs: list[dict[str, object]]) -> None:
     if not any(r["faster_peer"] for r in rs):
         return
     print("Speed ratios: peer ms/step / byol_pkg ms/step (>1: byol_pkg faster)")
-    head = f"{'byol_pkg row':17s} {'prec':>5s} {'vs lightly':>11s} {'vs byol-pytorch':>16s} {'vs faster peer':>22s}"
+    head = (f"{'byol_pkg row':17s} {'prec':>5s} {'vs lightly':>11s} {'vs byol-pytorch':>16s} {'vs faster peer':>22s} "
+            f"{'ceiling':>8s}")
     print(head)
     print("-" * len(head))
     for r in rs:
         faster = "-" if r["faster_peer"] is None else f"{r['vs_faster_peer']:.2f}x ({r['faster_peer']})"
         print(f"{r['byol_pkg_row']:17s} {r['precision']:>5s} {_ratio(r['vs_lightly']):>11s} "
-              f"{_ratio(r['vs_byol_pytorch']):>16s} {faster:>22s}")
+              f"{_ratio(r['vs_byol_pytorch']):>16s} {faster:>22s} {_ratio(r['ceiling_vs_faster_peer']):>8s}")
+    if any(r["ceiling_vs_faster_peer"] for r in rs):
+        print("ceiling: faster peer ms/step / byol_pkg conv ms, the ratio byol_pkg would reach if everything but "
+              "its convolutions (which every implementation runs alike) took no time.")
     print()
 
 
@@ -517,6 +561,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     p.add_argument("--compile", action="store_true", help="also time byol_pkg channels_last with torch.compile")
     p.add_argument("--no-peers", action="store_true", help="time byol_pkg only")
+    p.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
+                   help="profile one more step of each for its time in convolutions (default: on a CPU)")
     p.add_argument("--json", type=Path, default=None, help="also write header, rows (with each step's time), ratios")
     args = p.parse_args(argv)
     for prec in (args.precisions or "fp32").split(","):
@@ -572,7 +618,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[Row] = []
     for prec in precisions:
-        rows += measure_precision(names, batch, prec, device, steps, warmup)
+        rows += measure_precision(names, batch, prec, device, steps, warmup,
+                                  profile_convs=not gpu if args.profile is None else args.profile)
     print()
     print_table(rows)
     rs = ratios(rows)

@@ -147,7 +147,9 @@ class TrainConfig:
     precision: str = "bf16"  # fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler)
     channels_last: bool = True
     compile: bool = False  # torch.compile the networks
-    cpu_threads: int | None = None  # intra-op threads on CPU (None: usable cores - data workers, at least 1)
+    # intra-op threads on CPU (None: usable cores - data workers, at least 1; with augment.backend batched on images
+    # held in memory the workers only draw random numbers and are not counted)
+    cpu_threads: int | None = None
     max_steps: int | None = None  # stop after this many optimiser steps (the schedules still use the full K)
     log_every_steps: int = 10
     checkpoint_every_steps: int = 500  # rolling last.pt

@@ -51,3 +51,4 @@ def test_peer_step_time_times_byol_pkg(tmp_path):
     ours = [r for r in rows if r["impl"] == "byol_pkg"]
     assert len(ours) == 1 and ours[0]["status"] == "ok" and ours[0]["ms_per_step"] > 0
     assert ours[0]["online_images"] == ours[0]["target_images"] == 2 * 4  # both views through both networks
+    assert ours[0]["gflop_per_s"] > 0 and 0 < ours[0]["conv_ms"] < ours[0]["profiled_ms"]  # profiled on a CPU

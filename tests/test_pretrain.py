@@ -307,3 +307,25 @@ def test_last_step_keeps_the_last_epoch_checkpoint(tmp_path):
     kept = sorted(p.name for p in (tmp_path / "run/checkpoints").glob("epoch_*.pt"))
     assert kept == ["epoch_0001.pt", "epoch_0002.pt"]
     assert load(tmp_path / "run/checkpoints/epoch_0002.pt")["step"] == 7
+
+
+def test_cpu_threads_count_only_the_workers_that_augment(tmp_path):
+    """With the batched backend on images held in memory the workers only draw uniforms, so the training
+    threads get every core; workers that augment or decode keep theirs."""
+    import numpy as np
+
+    from byol_pkg.config import load_config
+    from byol_pkg.data.base import ArrayImageDataset
+    from byol_pkg.data.image_folder import ImageFolderDataset
+    from byol_pkg.train.pretrain import busy_data_workers
+
+    held = ArrayImageDataset("toy", "train", np.zeros((4, 1, 8, 8), np.uint8), np.zeros(4, np.int64), 2)
+    folder = ImageFolderDataset("train", ["a/x.png", "b/y.png"], np.array([0, 1]), ["a", "b"], tmp_path)
+
+    def cfg(*overrides: str):
+        return load_config("demo", ["data.num_workers=3", *overrides])
+
+    assert busy_data_workers(cfg("augment.backend=batched"), held) == 0
+    assert busy_data_workers(cfg("augment.backend=reference"), held) == 3
+    assert busy_data_workers(cfg("augment.backend=batched", "data.on_device=never"), held) == 3
+    assert busy_data_workers(cfg("augment.backend=batched"), folder) == 3

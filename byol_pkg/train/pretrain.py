@@ -31,7 +31,7 @@ from ..models.sync_bn import convert_sync_batchnorm
 from ..optim import LARS, lars_param_groups
 from ..runtime import configure_cpu_threads
 from ..schedules import StepPlan, scaled_lr, scheduled_tau, warmup_cosine_lr
-from .batched_stream import BatchedTwoViews, ViewDraws, collate_draws, device_images
+from .batched_stream import BatchedTwoViews, ViewDraws, collate_draws, device_images, uint8_array
 from .checkpoint import CheckpointError, CheckpointManager
 from .distributed import DistInfo, all_reduce_mean, cleanup, init_distributed, resolve_device
 from .export import encoder_state, write_encoder
@@ -95,6 +95,13 @@ def _view_transform(cfg: Config, view: int, batched: bool = False) -> ViewTransf
     cls = BatchedViewTransform if batched else ViewTransform
     return cls(params, cfg.augment.image_size, blur=cfg.augment.blur,
                mean=tuple(cfg.augment.mean), std=tuple(cfg.augment.std))
+
+
+def busy_data_workers(cfg: Config, dataset: ImageDataset) -> int:
+    """DataLoader workers that keep a core busy: all of them, except with the batched backend on images held
+    in memory, where the workers only draw uniforms and the augmentation runs on the training threads."""
+    held = cfg.augment.backend == "batched" and cfg.data.on_device != "never" and uint8_array(dataset) is not None
+    return 0 if held else cfg.data.num_workers
 
 
 def build_view_stream(cfg: Config, dataset: ImageDataset, sampler: StreamBatchSampler, device: torch.device,
@@ -191,10 +198,10 @@ def pretrain(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
 
 def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
-    if device.type == "cpu":
-        configure_cpu_threads(cfg.train.cpu_threads, cfg.data.num_workers, info.world_size)
     dataset = build_dataset(cfg.data.name, cfg.data.root, cfg.data.split, download=cfg.data.download,
                             max_samples=cfg.data.max_samples)
+    if device.type == "cpu":
+        configure_cpu_threads(cfg.train.cpu_threads, busy_data_workers(cfg, dataset), info.world_size)
     plan = plan_run(cfg, len(dataset), info.world_size)
     K = plan.steps.total_steps
 
