@@ -148,7 +148,7 @@ class TrainConfig:
     channels_last: bool = True
     compile: bool = False  # torch.compile the networks
     # intra-op threads on CPU (None: usable cores - data workers, at least 1; with augment.backend batched on images
-    # held in memory the workers only draw random numbers and are not counted)
+    # held in memory or with data.decode device the workers only draw random numbers / read files: not counted)
     cpu_threads: int | None = None
     max_steps: int | None = None  # stop after this many optimiser steps (the schedules still use the full K)
     log_every_steps: int = 10

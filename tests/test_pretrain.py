@@ -323,8 +323,9 @@ def test_last_step_keeps_the_last_epoch_checkpoint(tmp_path):
 
 
 def test_cpu_threads_count_only_the_workers_that_augment(tmp_path):
-    """With the batched backend on images held in memory the workers only draw uniforms, so the training
-    threads get every core; workers that augment or decode keep theirs."""
+    """With the batched backend on images held in memory (or JPEGs decoded by the training process) the workers
+    only draw uniforms (and read files), so the training threads get every core; workers that augment or decode
+    keep theirs."""
     import numpy as np
 
     from byol_pkg.config import load_config
@@ -341,4 +342,6 @@ def test_cpu_threads_count_only_the_workers_that_augment(tmp_path):
     assert busy_data_workers(cfg("augment.backend=batched"), held) == 0
     assert busy_data_workers(cfg("augment.backend=reference"), held) == 3
     assert busy_data_workers(cfg("augment.backend=batched", "data.on_device=never"), held) == 3
-    assert busy_data_workers(cfg("augment.backend=batched"), folder) == 3
+    assert busy_data_workers(cfg("augment.backend=batched"), folder) == 3  # workers decode
+    assert busy_data_workers(cfg("augment.backend=batched", "data.decode=device"), folder) == 0  # workers read bytes
+    assert busy_data_workers(cfg("augment.backend=reference", "data.decode=device"), folder) == 3

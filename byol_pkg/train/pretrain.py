@@ -98,10 +98,14 @@ def _view_transform(cfg: Config, view: int, batched: bool = False) -> ViewTransf
 
 
 def busy_data_workers(cfg: Config, dataset: ImageDataset) -> int:
-    """DataLoader workers that keep a core busy: all of them, except with the batched backend on images held
-    in memory, where the workers only draw uniforms and the augmentation runs on the training threads."""
-    held = cfg.augment.backend == "batched" and cfg.data.on_device != "never" and uint8_array(dataset) is not None
-    return 0 if held else cfg.data.num_workers
+    """DataLoader workers that keep a core busy. With the batched backend the augmentation runs on the training
+    threads, and the workers only draw uniforms (images held in memory) or read undecoded JPEG files
+    (``data.decode: device``): they are not counted. Otherwise all of them are."""
+    if cfg.augment.backend == "batched":
+        held = cfg.data.on_device != "never" and uint8_array(dataset) is not None
+        if held or cfg.data.decode == "device":
+            return 0
+    return cfg.data.num_workers
 
 
 def build_view_stream(cfg: Config, dataset: ImageDataset, sampler: StreamBatchSampler, device: torch.device,
