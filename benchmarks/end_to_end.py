@@ -111,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
           f"torch {torch.__version__}")
     for r in rows:
         mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
+        digits = 0 if r["images_per_s"] >= 100 else 1
         print(f"  {r['config']:8s} {r['backbone']:12s} {r['px']:3d}px batch {r['batch']:4d} {r['precision']:4s} "
-              f"{r['backend']:9s} {r['images_per_s']:9.{0 if r['images_per_s'] >= 100 else 1}f} img/s  data wait {100 * r['data_wait_frac']:5.1f}%  "
+              f"{r['backend']:9s} {r['images_per_s']:9.{digits}f} img/s  data wait {100 * r['data_wait_frac']:5.1f}%  "
               f"MFU {mfu}  ({r['threads']} compute threads, {r['workers']} workers)")
     if len(rows) == 2:
         print(f"  batched / reference: {rows[1]['images_per_s'] / rows[0]['images_per_s']:.2f}x")

@@ -32,6 +32,7 @@ from byol_pkg.train.batched_stream import (
     collate_draws,
     decode_on_device,
     device_images,
+    has_fixed_size_images,
     uint8_array,
 )
 from byol_pkg.train.stream import StreamBatchSampler, TwoViewDataset
@@ -329,7 +330,8 @@ def test_device_images_share_the_array_and_refuse_variable_sizes(tmp_path):
     assert held is not None and held.data_ptr() == torch.from_numpy(ds.images).data_ptr()  # no copy on a CPU
     assert device_images(ds, torch.device("cpu"), "never") is None
     assert device_images(VariableSizeImages(4), torch.device("cpu"), "auto") is None
-    assert uint8_array(VariableSizeImages(4)) is None
+    assert uint8_array(VariableSizeImages(4)) is None and not has_fixed_size_images(VariableSizeImages(4))
+    assert has_fixed_size_images(ds)
     with pytest.raises(ValueError, match="data.on_device"):
         device_images(VariableSizeImages(4), torch.device("cpu"), "always")
 
@@ -359,7 +361,7 @@ def test_stl10_memmap_and_concat_are_held_whole(tmp_path):
     arrays = make_stl10(tmp_path)
     ds = build_dataset("stl10", tmp_path, "train+unlabeled")
     array = uint8_array(ds)
-    assert array is not None and array.shape == (11, 3, 96, 96)
+    assert has_fixed_size_images(ds) and array is not None and array.shape == (11, 3, 96, 96)
     np.testing.assert_array_equal(array, np.concatenate([arrays["train"][0], arrays["unlabeled"][0]]))
 
 

@@ -18,9 +18,9 @@
   fired per image by ``where``; then normalisation.
 
 Every parameter is per image and per view; nothing synchronises with the host. On a CPU, lists, and batches
-whose views are larger than :data:`PER_IMAGE_MIN_SIDE` px, are instead transformed image by image with the reference's
-own ops from the same decoded draws (whole-batch ops stream every intermediate through memory and lose to that
-there); small images (CIFAR, Fashion-MNIST) keep the whole-batch ops, which win on a CPU too.
+whose views are larger than :data:`PER_IMAGE_MIN_SIDE` px, are instead transformed image by image with the
+reference's own ops from the same decoded draws (whole-batch ops stream every intermediate through memory and
+lose to that there); small images (CIFAR, Fashion-MNIST) keep the whole-batch ops, which win on a CPU too.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ from byol_pkg.augment.views import (
     view_uniforms,
 )
 
-__all__ = ["BICUBIC_A", "PER_IMAGE_MIN_SIDE", "BatchDraws", "BatchedViewTransform", "bicubic_resample_matrices", "view_uniforms"]
+__all__ = ["BICUBIC_A", "PER_IMAGE_MIN_SIDE", "BatchDraws", "BatchedViewTransform", "bicubic_resample_matrices",
+           "view_uniforms"]
 
 #: Keys cubic-convolution parameter of torch's (and PIL's) antialiased bicubic resampling.
 BICUBIC_A = -0.5

@@ -32,20 +32,35 @@ log = logging.getLogger("byol_pkg.pretrain")
 AUTO_DEVICE_FRACTION = 0.25
 
 
+def _uint8_parts(dataset: ImageDataset) -> list[np.ndarray] | None:
+    """The images as ``uint8 [n, C, H, W]`` arrays of one size, one per stored part (views, nothing read), or None
+    when the images are not stored at one fixed size (ImageFolder)."""
+    if isinstance(dataset, ArrayImageDataset):
+        return [dataset.images]
+    if isinstance(dataset, MemmapImageDataset):
+        array = np.asarray(dataset._array())
+        return [array.transpose(0, 1, 3, 2) if dataset.transpose_hw else array]
+    if isinstance(dataset, ConcatImageDataset):
+        parts = [_uint8_parts(p) for p in dataset.parts]
+        if any(p is None for p in parts):
+            return None
+        arrays = [a for p in parts for a in p]  # type: ignore[union-attr]
+        return arrays if len({a.shape[1:] for a in arrays}) == 1 else None
+    return None
+
+
+def has_fixed_size_images(dataset: ImageDataset) -> bool:
+    """Whether :func:`uint8_array` can hold the dataset (without reading or copying it)."""
+    return _uint8_parts(dataset) is not None
+
+
 def uint8_array(dataset: ImageDataset) -> np.ndarray | None:
     """All images as one ``uint8 [N, C, H, W]`` array (a view where possible), or None when the images are not
     stored at one fixed size (ImageFolder)."""
-    if isinstance(dataset, ArrayImageDataset):
-        return dataset.images
-    if isinstance(dataset, MemmapImageDataset):
-        array = np.asarray(dataset._array())
-        return array.transpose(0, 1, 3, 2) if dataset.transpose_hw else array
-    if isinstance(dataset, ConcatImageDataset):
-        parts = [uint8_array(p) for p in dataset.parts]
-        if any(p is None for p in parts) or len({p.shape[1:] for p in parts}) != 1:  # type: ignore[union-attr]
-            return None
-        return np.concatenate(parts)  # type: ignore[arg-type]
-    return None
+    parts = _uint8_parts(dataset)
+    if parts is None:
+        return None
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def device_images(dataset: ImageDataset, device: torch.device, mode: str) -> Tensor | None:

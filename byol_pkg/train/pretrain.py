@@ -31,7 +31,7 @@ from ..models.sync_bn import convert_sync_batchnorm
 from ..optim import LARS, lars_param_groups
 from ..runtime import configure_cpu_threads
 from ..schedules import StepPlan, scaled_lr, scheduled_tau, warmup_cosine_lr
-from .batched_stream import BatchedTwoViews, ViewDraws, collate_draws, device_images, uint8_array
+from .batched_stream import BatchedTwoViews, ViewDraws, collate_draws, device_images, has_fixed_size_images
 from .checkpoint import CheckpointError, CheckpointManager
 from .distributed import DistInfo, all_reduce_mean, cleanup, init_distributed, resolve_device
 from .export import encoder_state, write_encoder
@@ -102,7 +102,7 @@ def busy_data_workers(cfg: Config, dataset: ImageDataset) -> int:
     threads, and the workers only draw uniforms (images held in memory) or read undecoded JPEG files
     (``data.decode: device``): they are not counted. Otherwise all of them are."""
     if cfg.augment.backend == "batched":
-        held = cfg.data.on_device != "never" and uint8_array(dataset) is not None
+        held = cfg.data.on_device != "never" and has_fixed_size_images(dataset)
         if held or cfg.data.decode == "device":
             return 0
     return cfg.data.num_workers
