@@ -44,16 +44,30 @@ def synthetic_cifar10(root: Path, n: int) -> None:
     make_cifar10(root, n_per_batch=max(n // 5, 1), n_test=10)
 
 
-def synthetic_jpegs(root: Path, n: int, size: tuple[int, int] = (375, 500)) -> None:
+def _write_jpeg(task: tuple[Path, int, tuple[int, int]]) -> None:
     from PIL import Image
 
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        folder = root / "train" / f"class{i % 10}"
-        folder.mkdir(parents=True, exist_ok=True)
-        # smooth random images (noise would make unrealistically large JPEGs)
-        small = rng.integers(0, 256, size=(size[0] // 25, size[1] // 25, 3), dtype=np.uint8)
-        Image.fromarray(small).resize(size[::-1], Image.BICUBIC).save(folder / f"{i:06d}.JPEG", quality=90)
+    root, i, size = task
+    rng = np.random.default_rng(i)
+    folder = root / "train" / f"class{i % 10}"
+    folder.mkdir(parents=True, exist_ok=True)
+    # smooth random images (noise would make unrealistically large JPEGs)
+    small = rng.integers(0, 256, size=(size[0] // 25, size[1] // 25, 3), dtype=np.uint8)
+    Image.fromarray(small).resize(size[::-1], Image.BICUBIC).save(folder / f"{i:06d}.JPEG", quality=90)
+
+
+def synthetic_jpegs(root: Path, n: int, size: tuple[int, int] = (375, 500)) -> None:
+    """``n`` ImageNet-sized JPEGs in an ImageFolder, written by one process per core."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    tasks = [(root, i, size) for i in range(n)]
+    workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, max(1, n // 64))
+    if workers <= 1:
+        for task in tasks:
+            _write_jpeg(task)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_write_jpeg, tasks, chunksize=64))
 
 
 def run(args: argparse.Namespace, backend: str, data_root: Path, out: Path) -> dict:

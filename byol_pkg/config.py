@@ -147,6 +147,9 @@ class TrainConfig:
     precision: str = "bf16"  # fp32 | bf16 | fp16 (autocast; fp16 adds a gradient scaler)
     channels_last: bool = True
     compile: bool = False  # torch.compile the networks
+    # bit-reproducible runs: torch.use_deterministic_algorithms, no cuDNN autotuning (slower on a GPU; the CPU
+    # path is deterministic anyway). Off: cuDNN picks its fastest algorithms (results equal up to float rounding)
+    deterministic: bool = False
     # intra-op threads on CPU (None: usable cores - data workers, at least 1; with augment.backend batched on images
     # held in memory or with data.decode device the workers only draw random numbers / read files: not counted)
     cpu_threads: int | None = None

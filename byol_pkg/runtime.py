@@ -24,3 +24,20 @@ def configure_cpu_threads(requested: int | None = None, data_workers: int = 0, p
     threads = requested if requested is not None else max(1, usable_cores() // processes - data_workers)
     torch.set_num_threads(threads)
     return threads
+
+
+#: cuBLAS needs a fixed workspace to be deterministic (set before its first call in the process).
+CUBLAS_DETERMINISTIC_WORKSPACE = ":4096:8"
+
+
+def configure_determinism(deterministic: bool, device: torch.device) -> None:
+    """``train.deterministic``: deterministic kernels only (bit-reproducible runs and resumes), else let cuDNN
+    autotune its convolution algorithms for the fixed input shapes of a training run (faster on a GPU; results
+    equal up to float rounding). Process-wide, like torch's own switches."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_DETERMINISTIC_WORKSPACE)
+    # warn_only: ops without a deterministic kernel (CUDA's adaptive-average-pool backward) warn instead of
+    # stopping the run; with a 1x1 output each input gradient gets a single write, so it is exact anyway
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic

@@ -363,11 +363,3 @@ def test_stl10_memmap_and_concat_are_held_whole(tmp_path):
     array = uint8_array(ds)
     assert has_fixed_size_images(ds) and array is not None and array.shape == (11, 3, 96, 96)
     np.testing.assert_array_equal(array, np.concatenate([arrays["train"][0], arrays["unlabeled"][0]]))
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_views_equal_cpu_views():
-    params = paper_view_params(1)
-    batch, u = images(64, 3, 96, 96), seeded_uniforms(64)
-    t = BatchedViewTransform(params, 64)
-    torch.testing.assert_close(t(batch.cuda(), u.cuda()).cpu(), t(batch, u), rtol=0, atol=TOL)

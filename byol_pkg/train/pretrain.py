@@ -29,7 +29,7 @@ from ..loss import collapse_std
 from ..models import ema_pairs, update_target
 from ..models.sync_bn import convert_sync_batchnorm
 from ..optim import LARS, lars_param_groups
-from ..runtime import configure_cpu_threads
+from ..runtime import configure_cpu_threads, configure_determinism
 from ..schedules import StepPlan, scaled_lr, scheduled_tau, warmup_cosine_lr
 from .batched_stream import BatchedTwoViews, ViewDraws, collate_draws, device_images, has_fixed_size_images
 from .checkpoint import CheckpointError, CheckpointManager
@@ -44,8 +44,8 @@ log = logging.getLogger("byol_pkg.pretrain")
 #: Config keys that may change between a run and its resume (they do not change what is learned).
 RESUMABLE_CHANGES = (
     "train.max_steps", "train.progress", "train.log_every_steps", "train.checkpoint_every_steps",
-    "train.checkpoint_every_epochs", "train.device", "train.compile", "train.cpu_threads", "data.num_workers",
-    "data.root", "data.download", "data.on_device", "data.decode", "augment.backend",
+    "train.checkpoint_every_epochs", "train.device", "train.compile", "train.deterministic", "train.cpu_threads",
+    "data.num_workers", "data.root", "data.download", "data.on_device", "data.decode", "augment.backend",
 )
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -201,6 +201,7 @@ def pretrain(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
 
 
 def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) -> dict[str, Any]:
+    configure_determinism(cfg.train.deterministic, device)
     torch.manual_seed(cfg.seed)
     dataset = build_dataset(cfg.data.name, cfg.data.root, cfg.data.split, download=cfg.data.download,
                             max_samples=cfg.data.max_samples)
