@@ -280,10 +280,11 @@ evaluation:
   dataset: digits
   knn: {args: {k: [5]}}
 """
+WORKFLOW_JOBS_PER_GPU = 8
 #: The GPU run's overlay on config/config.yaml: pretraining and every evaluation on the GPU.
 GPU_WORKFLOW = """\
 device: cuda
-num_workers: 4
+num_workers: 2
 pretrain:
   demo:
     config: demo
@@ -297,7 +298,9 @@ def workflow_commands(ctx: Context) -> list[list[str]]:
     overlay.write_text(SMOKE_WORKFLOW if ctx.smoke else GPU_WORKFLOW)
     snakemake = shutil.which("snakemake") or str(Path(ctx.python).with_name("snakemake"))
     cores = "2" if ctx.smoke else str(os.cpu_count() or 1)
-    resources = [] if ctx.smoke else ["--resources", "gpu=1"]
+    # the evaluation jobs are small: up to WORKFLOW_JOBS_PER_GPU of them share the one GPU (gpu is a countable
+    # resource of the rules; --resources gpu=1 would run them one at a time)
+    resources = [] if ctx.smoke else ["--resources", f"gpu={WORKFLOW_JOBS_PER_GPU}"]
     configs = [str(overlay)] if ctx.smoke else [str(ROOT / "config" / "config.yaml"), str(overlay)]
     return [[snakemake, "-s", str(ROOT / "Snakefile"), "-d", str(ctx.work / "workflow"), "--cores", cores,
              *resources, "--configfile", *configs,
@@ -345,10 +348,10 @@ def peers_summary(ctx: Context) -> tuple[dict[str, Any], list[Check]]:
 SECTIONS: tuple[Section, ...] = (
     Section("environment", 15, 120, env_commands, env_summary),
     Section("cuda_tests", 40, 240, tests_commands, tests_summary, tests_env),
-    Section("step", 65, 120, step_commands, step_summary),
+    Section("step", 60, 120, step_commands, step_summary),
     Section("end_to_end", 45, 180, e2e_commands, e2e_summary),
-    Section("learning", 90, 240, learning_commands, learning_summary),
-    Section("workflow", 70, 240, workflow_commands, workflow_summary),
+    Section("learning", 85, 240, learning_commands, learning_summary),
+    Section("workflow", 80, 240, workflow_commands, workflow_summary),
     Section("peers", 35, 120, peers_commands, peers_summary),
 )
 

@@ -345,3 +345,22 @@ def test_cpu_threads_count_only_the_workers_that_augment(tmp_path):
     assert busy_data_workers(cfg("augment.backend=batched"), folder) == 3  # workers decode
     assert busy_data_workers(cfg("augment.backend=batched", "data.decode=device"), folder) == 0  # workers read bytes
     assert busy_data_workers(cfg("augment.backend=reference", "data.decode=device"), folder) == 3
+
+
+def test_deterministic_switch_sets_torchs_flags(monkeypatch):
+    """train.deterministic: deterministic kernels and no cuDNN autotuning; off: autotuning on a GPU only."""
+    from byol_pkg.runtime import CUBLAS_DETERMINISTIC_WORKSPACE, configure_determinism
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        configure_determinism(True, torch.device("cpu"))
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == CUBLAS_DETERMINISTIC_WORKSPACE
+        configure_determinism(False, torch.device("cuda"))  # flags only: no GPU needed to set them
+        assert not torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.benchmark
+        configure_determinism(False, torch.device("cpu"))
+        assert not torch.backends.cudnn.benchmark
+    finally:
+        configure_determinism(False, torch.device("cpu"))
