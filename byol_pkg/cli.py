@@ -102,7 +102,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
     index = {}
     for split in [s for s in splits if s]:
         feats, _, folder = cached_features(encoder, args.dataset, args.root, split, args.cache_root,
-                                           args.image_size, device=args.device, num_workers=args.num_workers)
+                                           args.image_size, device=args.device, num_workers=args.num_workers,
+                                           preprocessing=args.preprocessing)
         index[split] = {"folder": str(folder), "num_images": int(feats.shape[0]), "feature_dim": int(feats.shape[1])}
         print(f"{folder}: {feats.shape[0]} x {feats.shape[1]} features")
     if args.out:
@@ -143,15 +144,16 @@ def cmd_knn(args: argparse.Namespace) -> int:
     return _emit(args, records, f"kNN (T={args.temperature}) {encoder.label}{at} on {args.dataset}: {scores}")
 
 
-def _train_val_test(args: argparse.Namespace, encoder):
-    """Cached features of the train / validation / test splits; validation = the official split
-    (``--val-split``) or a saved class-stratified hold-out of the training split."""
+def _train_val_test(args: argparse.Namespace, encoder, preprocessing: str = "test"):
+    """Cached features of the train / validation / test splits (``preprocessing``: see
+    ``byol_pkg.eval.encoder.PREPROCESSING``); validation = the official split (``--val-split``) or a saved
+    class-stratified hold-out of the training split."""
     from .eval.feature_cache import cached_features
     from .eval.splits import training_holdout
 
     def features(split: str):
         x, y, _ = cached_features(encoder, args.dataset, args.root, split, args.cache_root, args.image_size,
-                                  device=args.device, num_workers=args.num_workers)
+                                  device=args.device, num_workers=args.num_workers, preprocessing=preprocessing)
         return x, y
 
     train_x, train_y = features(args.train_split)
@@ -380,12 +382,13 @@ def cmd_transfer_linear(args: argparse.Namespace) -> int:
     encoder = _start_eval(args)
     t0 = time.perf_counter()
 
-    (train_x, train_y), (val_x, val_y), (test_x, test_y), val_note = _train_val_test(args, encoder)
+    # App. D.2: shorter side resized to the crop size, no 256/224 test crop; features not standardised
+    (train_x, train_y), (val_x, val_y), (test_x, test_y), val_note = _train_val_test(args, encoder, "transfer")
     metric = args.metric or metric_for_dataset(args.dataset)
     multilabel = train_y.ndim == 2  # VOC2007: [N, C] labels in {1, -1, 0}
     num_classes = int(train_y.shape[1]) if multilabel else int(max(train_y.max(), val_y.max(), test_y.max()) + 1)
     res = sweep_logreg((train_x, train_y), (val_x, val_y), (test_x, test_y), METRICS[metric], num_classes,
-                       device=args.device, multilabel=multilabel)
+                       device=args.device, multilabel=multilabel, standardize=args.standardize)
     record = ResultRecord(
         protocol="transfer_linear", metric=metric, value=res.test_score, dataset=args.dataset,
         encoder=encoder.label, encoder_sha256=encoder.sha256, method=args.method, backbone=encoder.meta["backbone"],
@@ -395,7 +398,9 @@ def cmd_transfer_linear(args: argparse.Namespace) -> int:
                          "objective": ("sum of per-class binary cross-entropies (difficult entries ignored)"
                                        if multilabel else "sum of cross-entropies")
                                       + " + lambda/2 ||W||^2 (C = 1/lambda)",
-                         "features": "standardised with the fitting split's mean/std"},
+                         "features": ("standardised with the fitting split's mean/std (--standardize)"
+                                      if args.standardize else "as extracted, not standardised (paper App. D.2)"),
+                         "preprocessing": "shorter side resized to the crop size, centre crop (App. D.2)"},
         seed=args.seed, wall_s=time.perf_counter() - t0)
     return _emit(args, [record], f"transfer linear {encoder.label} on {args.dataset}: {metric} {res.test_score:.2f}% "
           f"(lambda {res.best_lambda:.3g} chosen on validation, refit on train+val)")
@@ -560,6 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_split_args(e)
     e.add_argument("--splits", default=None,
                    help="comma-separated splits (default: the train / validation / test splits the protocols use)")
+    e.add_argument("--preprocessing", choices=("test", "transfer"), default="test",
+                   help="test: resize to size x 256/224, centre crop (linear evaluation, kNN; paper App. C.1); "
+                        "transfer: resize to size, centre crop (transfer-linear; App. D.2)")
     e.set_defaults(func=cmd_extract)
 
     k = sub.add_parser("knn", help="weighted kNN accuracy on cached features (k=20 and k=200 by default)")
@@ -578,6 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_encoder_args(t)
     _add_split_args(t)
     t.add_argument("--metric", default=None, help="top1 | mean_per_class | voc07_map (default: the paper's)")
+    t.add_argument("--standardize", action="store_true",
+                   help="standardise the features with the fitting split's mean/std (not the paper's protocol)")
     t.set_defaults(func=cmd_transfer_linear)
 
     lin = sub.add_parser("linear", help="linear evaluation (Table 1 protocol) on cached features")

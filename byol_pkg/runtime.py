@@ -12,13 +12,22 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+#: The cores a workflow job was granted (its Snakemake ``threads``): its busy data workers are subtracted. Snakemake
+#: also sets ``OMP_NUM_THREADS`` to the job's whole thread count, which, read as compute threads, oversubscribed the
+#: cores (the demo's pretraining ran at 310 instead of about 1,000 images/s: 2 compute threads + 1 worker on 2 cores).
+JOB_CORES_ENV = "BYOL_JOB_CORES"
+
+
 def configure_cpu_threads(requested: int | None = None, data_workers: int = 0, processes: int = 1) -> int:
-    """Set torch's intra-op threads: ``requested``, else ``$OMP_NUM_THREADS``, else the cores left after data
-    workers (at least 1).
+    """Set torch's intra-op threads: ``requested``, else ``$BYOL_JOB_CORES`` (per process) less the data workers,
+    else ``$OMP_NUM_THREADS``, else the usable cores (per process) less the data workers; at least 1.
 
     Oversubscribing (more busy threads than cores) stalls OpenMP kernels badly on small CPUs: BatchNorm on a
     small tensor went from 0.08 ms to 24 ms with 2 threads on 2 cores while another process was busy.
     """
+    job_cores = os.environ.get(JOB_CORES_ENV, "")
+    if requested is None and job_cores.isdigit():
+        requested = max(1, int(job_cores) // processes - data_workers)
     if requested is None and os.environ.get("OMP_NUM_THREADS", "").isdigit():
         requested = int(os.environ["OMP_NUM_THREADS"])  # the user's explicit choice (e.g. a shared machine)
     threads = requested if requested is not None else max(1, usable_cores() // processes - data_workers)

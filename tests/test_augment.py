@@ -460,19 +460,29 @@ def test_normalisation_values():
 
 
 def test_eval_default_resize():
-    assert EvalTransform(224).resize == 256 and EvalTransform(32).resize == 32 and EvalTransform(28).resize == 28
-    assert EvalTransform(96).resize == 110 and EvalTransform(64).resize == 64
+    """The paper's test transform (resize 256, centre crop 224; App. C.1) keeps the ratio 224/256 at any size."""
+    assert EvalTransform(224).resize == 256 and EvalTransform(32).resize == 37 and EvalTransform(28).resize == 32
+    assert EvalTransform(96).resize == 110 and EvalTransform(64).resize == 73
     with pytest.raises(ValueError):
         EvalTransform(224, resize=200)
 
 
 def test_eval_centre_crop_without_resize():
     img = rand_image(17, (3, 32, 40))
-    out = EvalTransform(32)(img)
+    out = EvalTransform(32, resize=32)(img)
     expected = (img[:, :, 4:36].float() / 255 - MEAN) / STD
     assert torch.allclose(out, expected, atol=1e-6)
     gray = rand_image(18, (1, 28, 28))
-    assert torch.allclose(EvalTransform(28)(gray), (gray.float().expand(3, -1, -1) / 255 - MEAN) / STD, atol=1e-6)
+    assert torch.allclose(EvalTransform(28, resize=28)(gray), (gray.float().expand(3, -1, -1) / 255 - MEAN) / STD,
+                          atol=1e-6)
+
+
+def test_eval_default_is_resize_then_centre_crop_at_small_sizes():
+    """28 px Fashion-MNIST: resized to 32 (bicubic, antialiased), then the central 28 x 28."""
+    gray = rand_image(21, (1, 28, 28))
+    resized = F.interpolate(gray[None].float() / 255, size=(32, 32), mode="bicubic", antialias=True)[0].clamp(0, 1)
+    expected = (resized[:, 2:30, 2:30].expand(3, -1, -1) - MEAN) / STD
+    assert torch.allclose(EvalTransform(28)(gray), expected, atol=1e-6)
 
 
 def test_eval_resize_shorter_side_then_centre_crop():

@@ -28,10 +28,12 @@ def test_cache_layout_is_plain_numpy_and_reused(encoder_path, tmp_path):
     x, y = np.load(folder / "features.npy"), np.load(folder / "labels.npy")  # readable without the package
     assert x.dtype == np.float32 and x.shape == (360, 128) and np.array_equal(y, build_dataset("digits", None, "test").targets)
     meta = json.loads((folder / "meta.json").read_text())
-    assert meta["preprocessing"]["resize_shorter_side"] == 8 and meta["encoder_sha256"] == ref.sha256
+    # the paper's test transform at 8 px: resize 9 (8 x 256/224), centre crop 8
+    assert meta["preprocessing"]["resize_shorter_side"] == 9 and meta["preprocessing"]["center_crop"] == 8
+    assert meta["preprocessing"]["protocol"] == "test" and meta["encoder_sha256"] == ref.sha256
     # the cached features are the frozen encoder's (eval mode) on the eval preprocessing
     model, _ = load_encoder(encoder_path)
-    direct, _ = extract_features(model, build_dataset("digits", None, "test"), EvalTransform(8, resize=8))
+    direct, _ = extract_features(model, build_dataset("digits", None, "test"), EvalTransform(8, resize=9))
     np.testing.assert_allclose(x, direct, rtol=1e-5, atol=1e-6)
     # second call reads the cache: same arrays, files untouched
     stamp = (folder / "features.npy").stat().st_mtime_ns
@@ -43,6 +45,27 @@ def test_cache_layout_is_plain_numpy_and_reused(encoder_path, tmp_path):
     rnd = EncoderRef(encoder_path, random_init=True, seed=2)
     x_rnd, _, rnd_folder = cached_features(rnd, "digits", "data", "test", tmp_path)
     assert rnd_folder.parts[-3].startswith("random-resnet_small-seed2-") and not np.allclose(x_rnd, x)
+
+
+def test_transfer_preprocessing_is_its_own_entry_and_stale_caches_are_redone(encoder_path, tmp_path):
+    """transfer-linear's features (App. D.2: resize to the crop size) are cached apart from the test crop's
+    (App. C.1); a cached split written with another resize (an older version's) is extracted again."""
+    ref = EncoderRef(encoder_path)
+    model, _ = load_encoder(encoder_path)
+    data = build_dataset("digits", None, "test")
+    x_test, _, test_dir = cached_features(ref, "digits", "data", "test", tmp_path)
+    x_tr, _, tr_dir = cached_features(ref, "digits", "data", "test", tmp_path, preprocessing="transfer")
+    assert tr_dir.parent.name == "digits+transfer" and test_dir.parent.name == "digits"
+    assert json.loads((tr_dir / "meta.json").read_text())["preprocessing"]["resize_shorter_side"] == 8
+    np.testing.assert_allclose(x_tr, extract_features(model, data, EvalTransform(8, resize=8))[0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(x_tr, x_test)
+    meta = json.loads((test_dir / "meta.json").read_text())  # as an older version wrote it: resize 8
+    meta["preprocessing"]["resize_shorter_side"] = 8
+    (test_dir / "meta.json").write_text(json.dumps(meta))
+    np.save(test_dir / "features.npy", x_tr)
+    again, _, _ = cached_features(ref, "digits", "data", "test", tmp_path)
+    np.testing.assert_allclose(again, x_test, rtol=1e-5, atol=1e-6)
+    assert json.loads((test_dir / "meta.json").read_text())["preprocessing"]["resize_shorter_side"] == 9
 
 
 def test_same_weights_other_forward_pass_is_another_cache_entry(encoder_path, tmp_path):
@@ -123,6 +146,15 @@ def test_transfer_linear_command(encoder_path, tmp_path):
     assert hp["lambda"] == pytest.approx(np.logspace(-6, 5, 45)[max(best)])  # best on validation; ties -> larger
     assert 50 < rec["value"] <= 100
     assert (tmp_path / "c/splits/digits_train_val0.1_seed0.json").is_file()
+    assert hp["features"] == "as extracted, not standardised (paper App. D.2)"
+    assert list((tmp_path / "c").glob("*/digits+transfer/train"))  # App. D.2 features, resized to the crop size
+    # --standardize: the same sweep on standardised features, recorded as such; a different fit
+    std_out = tmp_path / "tl_std.json"
+    assert main(["transfer-linear", "--encoder", str(encoder_path), "--dataset", "digits", "--standardize",
+                 "--cache-root", str(tmp_path / "c"), "--out", str(std_out)]) == 0
+    (std,) = read_results(std_out)
+    assert std["hyperparameters"]["features"].startswith("standardised") and std["split_sizes"] == rec["split_sizes"]
+    assert std["hyperparameters"]["val_scores"] != hp["val_scores"]
 
 
 def test_transfer_datasets_default_to_the_papers_splits():
@@ -175,7 +207,7 @@ def test_external_torchvision_and_timm_state_dicts(tmp_path, capsys):
     torch.save(tm.state_dict(), tm_ckpt)
 
     data = build_dataset("digits", None, "test")
-    transform = EvalTransform(32, resize=32, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    transform = EvalTransform(32, resize=37, mean=IMAGENET_MEAN, std=IMAGENET_STD)  # the test crop: 32 x 256/224
     for path, backbone, net in ((ckpt, "resnet18", tv), (tm_ckpt, "timm:resnet10t", tm)):
         cache = tmp_path / f"c-{path.stem}"
         assert main(["extract", "--encoder", str(path), "--backbone", backbone, "--image-size", "32",

@@ -11,7 +11,7 @@ import torch
 from sklearn.datasets import load_digits, make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from byol_pkg.eval.logreg import LAMBDAS, SweepResult, fit_logreg, objective, predict_scores, sweep_logreg
@@ -71,15 +71,17 @@ def test_fit_matches_sklearn(data):
         assert abs(acc - 100.0 * clf.score(xte, yte)) <= 0.2, lam
 
 
-def test_sweep_matches_sklearn_sweep_on_digits():
+@pytest.mark.parametrize("standardize", [False, True])  # False: the paper's protocol (App. D.2), the default
+def test_sweep_matches_sklearn_sweep_on_digits(standardize):
     tr, va, te = _digits_splits()
-    res = sweep_logreg(tr, va, te, top1, 10)
+    res = sweep_logreg(tr, va, te, top1, 10, standardize=standardize)
+    scaler = StandardScaler if standardize else FunctionTransformer  # FunctionTransformer(): the identity
     assert isinstance(res, SweepResult)
     assert res.lambdas == [float(v) for v in LAMBDAS] and len(res.val_scores) == 45
     assert (res.train_size, res.val_size, res.test_size) == (700, 550, 547)
 
     # the same protocol with sklearn: warm start strong → weak, ties → larger λ, refit on train+val
-    sc = StandardScaler().fit(tr[0])
+    sc = scaler().fit(tr[0])
     clf = LogisticRegression(warm_start=True, max_iter=5000, tol=1e-8)
     sk_val = {}
     with warnings.catch_warnings():
@@ -90,7 +92,7 @@ def test_sweep_matches_sklearn_sweep_on_digits():
     best = max(sk_val.values())
     sk_lam = max(k for k, v in sk_val.items() if v == best)
     xtv, ytv = np.concatenate([tr[0], va[0]]), np.concatenate([tr[1], va[1]])
-    sc = StandardScaler().fit(xtv)
+    sc = scaler().fit(xtv)
     sk_test = 100.0 * _sk(sc.transform(xtv), ytv, sk_lam).score(sc.transform(te[0]), te[1])
 
     i, j = res.lambdas.index(res.best_lambda), res.lambdas.index(sk_lam)

@@ -71,8 +71,8 @@ def reference_run(tmp_path_factory) -> Path:
 def test_run_folder_contents(reference_run):
     run = reference_run
     for name in ("config.yaml", "metrics.csv", "encoder.pt", "encoder.json", "summary.json", "train.log",
-                 "checkpoints/last.pt", "checkpoints/previous.pt", "checkpoints/epoch_0001.pt",
-                 "checkpoints/epoch_0002.pt"):
+                 "checkpoints/last.pt", "checkpoints/previous.pt", "checkpoints/epoch_0000.pt",
+                 "checkpoints/epoch_0001.pt", "checkpoints/epoch_0002.pt"):
         assert (run / name).is_file(), name
     summary = json.loads((run / "summary.json").read_text())
     # 64 images, batch 16, 2 epochs -> K = 8 optimiser steps; peak LR = 2.0 * 16 / 256
@@ -318,8 +318,25 @@ def test_last_step_keeps_the_last_epoch_checkpoint(tmp_path):
     assert main(["pretrain", "--config", str(cfg), "--out", str(tmp_path / "run")]) == 0
     assert json.loads((tmp_path / "run/summary.json").read_text())["total_steps"] == 7
     kept = sorted(p.name for p in (tmp_path / "run/checkpoints").glob("epoch_*.pt"))
-    assert kept == ["epoch_0001.pt", "epoch_0002.pt"]
+    assert kept == ["epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt"]
     assert load(tmp_path / "run/checkpoints/epoch_0002.pt")["step"] == 7
+
+
+def test_epoch_zero_checkpoint_is_the_initialisation_random_init_evaluates(reference_run, tmp_path):
+    """epoch_0000.pt holds the run's starting point, which is exactly the seeded random init that the evaluation
+    commands build for --random-init with the run's seed: kNN against epoch starts at the random-init level."""
+    from byol_pkg.eval.encoder import load_encoder
+
+    ckpt = load(reference_run / "checkpoints/epoch_0000.pt")
+    assert ckpt["step"] == 0
+    out = tmp_path / "e0/encoder.pt"
+    assert main(["export-encoder", "--checkpoint", str(reference_run / "checkpoints/epoch_0000.pt"),
+                 "--out", str(out)]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["pretrain_epoch"] == 0
+    random_init, _ = load_encoder(reference_run / "encoder.pt", random_init=True, seed=TINY["seed"])
+    assert_same_state(load(out), random_init.state_dict())
+    trained = load(reference_run / "encoder.pt")
+    assert any(not torch.equal(trained[k], v) for k, v in load(out).items())  # and training moved it
 
 
 def test_cpu_threads_count_only_the_workers_that_augment(tmp_path):

@@ -45,6 +45,12 @@ def _env(extra_path: Path | None = None, **values: str) -> dict[str, str]:
 def _smk(workdir: Path, profile: str, config: Path, *args: str, env: dict | None = None,
          timeout: int = 120) -> subprocess.CompletedProcess:
     workdir.mkdir(parents=True, exist_ok=True)
+    # an external encoder the user downloads (imagenet: Supervised-IN) as an empty stand-in in the workdir
+    for method in yaml.safe_load(config.read_text()).get("methods", {}).values():
+        if not Path(method.get("weights", "/")).is_absolute():
+            weights = workdir / method["weights"]
+            weights.parent.mkdir(parents=True, exist_ok=True)
+            weights.touch()
     cmd = [_tool("snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile", str(config),
            "--workflow-profile", str(PROFILES / profile), *args]
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env or _env())
@@ -115,8 +121,13 @@ def _job(jobs: list[dict], rule: str, **wildcards: str) -> dict:
     return job
 
 
-def _pretrain(jobs: list[dict]) -> dict:
-    return _job(jobs, "pretrain")
+def _pretrain(jobs: list[dict], run: str | None = None) -> dict:
+    """The pretraining job of ``run`` (the only one when None)."""
+    return _job(jobs, "pretrain", **({"run": run} if run else {}))
+
+
+#: The pretraining run each config's tests look at (imagenet also pretrains SimCLR, `imagenet_simclr`, alike).
+RUN = {"imagenet": "imagenet", "cifar10": None, "config": None}
 
 
 PRETRAIN = {  # config -> the pretraining job's gpu resource and command
@@ -126,6 +137,12 @@ PRETRAIN = {  # config -> the pretraining job's gpu resource and command
 }
 
 
+def _command(shell: str) -> str:
+    """The job's command after the cores it was granted (``BYOL_JOB_CORES=<threads> ``, see byol_pkg.runtime)."""
+    assert re.match(r"BYOL_JOB_CORES=\d+ ", shell), shell
+    return re.sub(r"^BYOL_JOB_CORES=\d+ ", "", shell)
+
+
 @pytest.mark.parametrize("profile, config", [("default", "imagenet"), ("default", "cifar10"), ("default", "config"),
                                              ("slurm", "imagenet"), ("slurm", "cifar10"),
                                              ("cluster-generic", "imagenet"), ("cluster-generic", "cifar10")])
@@ -133,9 +150,11 @@ def test_dry_run_asks_for_the_configured_gpus(dry_runs, profile, config):
     gpus, launcher = PRETRAIN[config]
     tag = "gpu=8" if (profile, config) == ("default", "imagenet") else ""  # locally: --resources gpu=8
     jobs = _jobs(dry_runs[(profile, config, tag)])
-    pretrain = _pretrain(jobs)
-    assert pretrain["resources"]["gpu"] == gpus
-    assert pretrain["shell"].startswith(launcher)
+    pretrains = [j for j in jobs if j["rule"] == "pretrain"]
+    assert len(pretrains) == (2 if config == "imagenet" else 1)  # imagenet: BYOL and SimCLR (repro), alike
+    for pretrain in pretrains:
+        assert pretrain["resources"]["gpu"] == gpus
+        assert _command(pretrain["shell"]).startswith(launcher)
     device = yaml.safe_load(CONFIGS[config].read_text()).get("device", "cpu")
     evals = [j for j in jobs if "--device " in j["shell"]]  # every evaluation job runs on the config's device
     assert {j["rule"] for j in evals} >= EVAL_RULES
@@ -147,15 +166,15 @@ def test_the_local_gpu_limit_scales_a_bigger_job_down(dry_runs):
     """The default profile's `resources: gpu: 1` caps every job at 1 GPU (Snakemake scales a job's request down to
     the global limit), hence `--resources gpu=8` for the 8-GPU run and workflow profiles for clusters."""
     assert _profile("default")["resources"]["gpu"] == 1
-    pretrain = _pretrain(_jobs(dry_runs[("default", "imagenet", "")]))
+    pretrain = _pretrain(_jobs(dry_runs[("default", "imagenet", "")]), "imagenet")
     assert pretrain["resources"]["gpu"] == 1
-    assert pretrain["shell"].startswith("torchrun --standalone --nproc_per_node 8 ")
+    assert _command(pretrain["shell"]).startswith("torchrun --standalone --nproc_per_node 8 ")
 
 
 @pytest.mark.parametrize("profile", ["slurm", "cluster-generic"])
 @pytest.mark.parametrize("config", ["imagenet", "cifar10"])
 def test_cluster_profiles_size_pretraining_per_gpu(dry_runs, profile, config):
-    pretrain = _pretrain(_jobs(dry_runs[(profile, config, "")]))
+    pretrain = _pretrain(_jobs(dry_runs[(profile, config, "")]), RUN[config])
     wanted = _profile(profile)["set-resources"]["pretrain"]
     for key in ("cpus_per_gpu", "mem_mb_per_cpu", "runtime"):
         assert pretrain["resources"][key] == wanted[key]
@@ -166,11 +185,11 @@ def test_cluster_profiles_size_pretraining_per_gpu(dry_runs, profile, config):
 
 
 def test_command_line_set_resources_replace_the_profile_block(dry_runs):
-    partial = _pretrain(_jobs(dry_runs[("slurm", "imagenet", "partial")]))["resources"]
+    partial = _pretrain(_jobs(dry_runs[("slurm", "imagenet", "partial")]), "imagenet")["resources"]
     assert not {"cpus_per_gpu", "mem_mb_per_cpu"} & set(partial)  # hence: repeat pretrain's entries
     assert partial["nodes"] == 1  # declared by the rule itself: torchrun --standalone needs one node
     jobs = _jobs(dry_runs[("slurm", "imagenet", "full")])
-    full = _pretrain(jobs)["resources"]
+    full = _pretrain(jobs, "imagenet")["resources"]
     assert (full["gpu"], full["cpus_per_gpu"], full["nodes"], full["runtime"]) == (8, 10, 1, 4320)
     assert {j["resources"]["runtime"] for j in jobs if j["rule"] == "transfer_finetune"} == {4320}
     assert {j["resources"].get("slurm_partition") for j in jobs if j["rule"] == "linear"} == {"gpu-long"}
@@ -239,7 +258,7 @@ def _option(call: list[str], name: str) -> str | None:
 
 
 def test_sbatch_for_the_8_gpu_imagenet_pretraining(fake_slurm, dry_runs):
-    (call,) = fake_slurm("imagenet", [_pretrain(_jobs(dry_runs[("slurm", "imagenet", "")]))])
+    (call,) = fake_slurm("imagenet", [_pretrain(_jobs(dry_runs[("slurm", "imagenet", "")]), "imagenet")])
     wanted = _profile("slurm")["set-resources"]["pretrain"]
     assert _option(call, "--gpus") == "8"
     assert _option(call, "--nodes") == "1"
@@ -358,7 +377,7 @@ def test_status_script_maps_pbs_states(fake_pbs, jobid, exit_code, status):
 
 def test_qsub_for_the_8_gpu_imagenet_pretraining(fake_pbs, dry_runs, tmp_path):
     bin_dir, state = fake_pbs
-    pretrain = _pretrain(_jobs(dry_runs[("cluster-generic", "imagenet", "")]))
+    pretrain = _pretrain(_jobs(dry_runs[("cluster-generic", "imagenet", "")]), "imagenet")
     work = tmp_path / "work"
     for path in pretrain["input"]:  # only the pretraining job is submitted
         (work / path).parent.mkdir(parents=True, exist_ok=True)

@@ -166,6 +166,35 @@ def test_table3_text(built):
     assert len(finetuned) == 2 + 5
 
 
+def test_table2_sets_the_papers_label_only_supervised_row_beside_random_init(tmp_path, monkeypatch):
+    """Table 2's "Supervised [77]" (S4L) is a ResNet-50 trained from scratch on the 1 % / 10 % labels only: the
+    paper's value for our random-init row (a random init fine-tuned on the same labels), not for `supervised`."""
+    from matplotlib.colors import to_rgb
+
+    from byol_pkg.report import plots as P
+
+    assert pub.published_value(pub.TABLE2_SEMISUP, "random-init", (1.0, "top1")) == 25.4
+    assert pub.published_value(pub.TABLE2_SEMISUP, "random-init", (10.0, "top5")) == 80.4
+    assert pub.published_value(pub.TABLE2_SEMISUP, "supervised", (1.0, "top1")) is None
+    values = {"byol": (50.0, 60.0), "supervised": (40.0, 55.0), "random-init": (20.0, 50.0)}
+    records = [_record("semisup", "imagefolder", f"{frac:g}%", "top1", method, 0, value,
+                       label_fraction=frac / 100)
+               for method, pair in values.items() for frac, value in zip((1.0, 10.0), pair)]
+    frame = results_frame([write_results(tmp_path / "r.json", records)])
+    lines = T.to_markdown(T.table2(frame)).splitlines()
+    assert "| Random init | 20.0 (n=1) | 50.0 (n=1) |" in lines
+    assert "| Supervised [77] (published, R50) | 25.4 | 56.4 |" in lines
+    # the plot draws the published values in the colour of the row they stand beside: Random init's
+    figures = []
+    monkeypatch.setattr(P, "save_figure", lambda fig, out_dir, stem: figures.append(fig) or [])
+    P.plot_semisup(frame, tmp_path)
+    (fig,) = figures
+    (line,) = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_label() == "Supervised [77] (published, R50)"]
+    assert list(line.get_xdata()) == [1.0, 10.0] and list(line.get_ydata()) == [25.4, 56.4]
+    palette = P._palette(T._sorted_labels(frame.assign(label=frame["method"].map(T.method_label))))
+    assert to_rgb(line.get_color()) == to_rgb(palette["Random init"]) != to_rgb(palette["Supervised"])
+
+
 def test_knn_table_uses_final_checkpoints(built):
     out, _ = built
     assert _lines(out / "tables" / "knn.md") == [
@@ -361,3 +390,25 @@ def test_flat_results_table_keeps_intermediate_checkpoints_apart(tmp_path):
     table = summary_table(results_frame(files), "method").reset_index()
     assert dict(zip(table["variant"], table["byol"])) == {"k=20": 77.82, "k=20, epoch 1": 77.0,
                                                           "k=20, epoch 2": 77.82}
+
+
+def test_knn_curve_starts_at_epoch_zero_with_the_random_init_level(tmp_path):
+    """The kNN-against-epoch plot: byol's epoch records from 0 (the initialisation) and a reference line at the
+    random-init encoder's own kNN level per k (its mean over seeds)."""
+    from byol_pkg.report.plots import random_init_levels
+    from byol_pkg.report.tables import prepare
+
+    def rec(method, encoder, value, variant="k=20", seed=0, epoch=None):
+        hps = {"pretrain_epoch": epoch} if epoch is not None else {}
+        return {"method": method, "encoder": encoder, "protocol": "knn", "variant": variant, "seed": seed,
+                "dataset": "fashion_mnist", "metric": "top1", "value": value, "hyperparameters": hps}
+
+    records = [rec("byol", "runs/e.pt", v, epoch=e) for e, v in ((0, 77.3), (1, 80.0), (2, 82.5))]
+    records += [rec("random-init", "random-init", v, seed=s) for s, v in ((0, 77.0), (1, 78.0))]
+    records += [rec("random-init", "random-init", 70.0, variant="k=200"), rec("byol", "runs/e.pt", 83.0)]
+    frame = pd.DataFrame(records)
+    df = prepare(frame)
+    baseline = df[(df["protocol"] == "knn") & df["pretrain_epoch"].isna() & (df["encoder"] == "random-init")]
+    assert random_init_levels(baseline, "fashion_mnist") == {"k=20": pytest.approx(77.5), "k=200": 70.0}
+    paths = plot_knn_curve(frame, tmp_path)
+    assert paths and all(p.stat().st_size > 0 for p in paths)

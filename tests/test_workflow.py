@@ -56,28 +56,39 @@ def _dry_run_counts(config: str) -> dict[str, int]:
 
 def test_default_config_expands_to_the_demo_dag():
     # 1 run x 1 seed x 2 methods (byol, random-init); datasets fashion_mnist (pretraining) + digits (transfer);
-    # kNN at epochs 1 and 2 for byol only; one report
+    # kNN at epochs 0 (the initialisation), 1 and 2 for byol only; one report
     assert _dry_run_counts("config") == {
-        "prepare_dataset": 2, "prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 2, "extract": 4,
-        "knn": 2, "knn_epoch": 2, "linear": 4, "semisup": 4, "transfer_linear": 2, "transfer_finetune": 2,
-        "report": 1, "all": 1, "total": 28}
+        "prepare_dataset": 2, "prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 3, "extract": 4,
+        "knn": 2, "knn_epoch": 3, "linear": 4, "semisup": 4, "transfer_linear": 2, "transfer_finetune": 2,
+        "report": 1, "all": 1, "total": 30}
 
 
 def test_cifar10_config_expands_to_its_complete_dag():
-    # cifar10 + cifar100 (transfer, linear and fine-tuned); kNN at 4 kept epochs for byol
+    # cifar10 + cifar100 (transfer, linear and fine-tuned); kNN at 5 kept epochs (0 = the init) for byol
     assert _dry_run_counts("cifar10") == {
-        "prepare_dataset": 2, "prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 4, "extract": 4,
-        "knn": 2, "knn_epoch": 4, "linear": 4, "semisup": 4, "transfer_linear": 2, "transfer_finetune": 2,
-        "report": 1, "all": 1, "total": 32}
+        "prepare_dataset": 2, "prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 5, "extract": 4,
+        "knn": 2, "knn_epoch": 5, "linear": 4, "semisup": 4, "transfer_linear": 2, "transfer_finetune": 2,
+        "report": 1, "all": 1, "total": 34}
 
 
-def test_imagenet_config_expands_to_the_papers_dag():
-    # imagenet + the 12 transfer datasets, each linear and fine-tuned, for 2 methods
-    counts = _dry_run_counts("imagenet")
+def test_imagenet_config_expands_to_the_papers_dag(tmp_path):
+    """imagenet + the 12 transfer datasets, each linear and fine-tuned, for the paper's 4 rows: BYOL and SimCLR
+    (repro) (2 pretraining runs of 8 GPUs, each with its pretraining-data check), Supervised-IN (torchvision's
+    weights: no run, no conversion) and random init. Per method: features of 13 datasets, kNN, linear cached +
+    augmented, semi-supervised 1 % + 10 %, transfer linear + fine-tuned on 12: 4 x (13 + 1 + 2 + 2 + 12 + 12) = 168,
+    + 13 dataset checks + 2 + 2 + report + all = 187."""
+    weights = tmp_path / "data" / "torchvision" / "resnet50-0676ba61.pth"  # a stand-in for the user's download
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"")
+    res = _run(_tool("snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n", "--forceall", "--quiet",
+               "rules", "--configfile", str(ROOT / "config" / "imagenet.yaml"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.M)}
     assert counts == {
-        "prepare_dataset": 13, "prepare_pretrain_data": 1, "pretrain": 1, "extract": 2 * 13, "knn": 2,
-        "linear": 2 * 2, "semisup": 2 * 2, "transfer_linear": 2 * 12, "transfer_finetune": 2 * 12, "report": 1,
-        "all": 1, "total": 101}
+        "prepare_dataset": 13, "prepare_pretrain_data": 2, "pretrain": 2, "extract": 4 * 13, "knn": 4,
+        "linear": 4 * 2, "semisup": 4 * 2, "transfer_linear": 4 * 12, "transfer_finetune": 4 * 12, "report": 1,
+        "all": 1, "total": 187}
+    assert "convert_official" not in counts  # a torchvision state dict is read as it is (--backbone resnet50)
 
 
 def test_ablations_config_expands_every_variant():

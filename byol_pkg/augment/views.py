@@ -313,11 +313,15 @@ class ViewTransform(ViewSpec):
         return self.apply(img, self.sample_params(generator, img.shape[-2], img.shape[-1]))
 
 
+#: The paper's test transform resizes the shorter side to 256 and centre-crops 224 (App. C.1, D.3).
+TEST_RESIZE_RATIO = 256 / 224
+
+
 class EvalTransform:
     """Evaluation preprocessing: resize the shorter side to ``resize`` (bicubic), centre crop ``size``, normalise.
 
-    ``resize`` defaults to ``round(size * 256 / 224)`` (256 at 224 px), or ``size`` itself for
-    images of at most 64 px (CIFAR, Fashion-MNIST: no resize, a centre crop of the full image).
+    ``resize`` defaults to ``round(size * 256 / 224)`` at any size: the paper's test transform (App. C.1, D.3:
+    resize 256, centre crop 224) keeps the ratio 224/256 (28 px: resize 32, crop 28; 32 px: 37, 32).
     Deterministic; takes ``uint8 [C, H, W]`` (C in {1, 3}), returns ``float32 [3, size, size]``.
     """
 
@@ -329,7 +333,7 @@ class EvalTransform:
         std: Sequence[float] = IMAGENET_STD,
     ) -> None:
         if resize is None:
-            resize = size if size <= 64 else round(size * 256 / 224)
+            resize = round(size * TEST_RESIZE_RATIO)
         if size < 1 or resize < size:
             raise ValueError(f"need 1 <= size <= resize, got size={size}, resize={resize}")
         self.size = int(size)

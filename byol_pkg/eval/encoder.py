@@ -71,8 +71,22 @@ def load_encoder(encoder_path: str | Path, random_init: bool = False, seed: int 
     return model.eval(), meta
 
 
-def encoder_eval_transform(meta: dict, image_size: int | None = None) -> EvalTransform:
-    """Frozen-feature preprocessing for an encoder: resize the shorter side to ``image_size`` (default: the
-    encoder's training size; bicubic), centre-crop it, normalise with the encoder's statistics."""
+#: Frozen-feature preprocessing of each protocol, at crop size ``s`` (the encoder's training size by default):
+#: ``test``: the paper's test transform, shorter side resized to ``s x 256/224``, centre crop ``s`` (App. C.1: linear
+#: evaluation; also kNN); ``transfer``: shorter side resized to ``s``, centre crop ``s`` (App. D.2: transfer via
+#: linear classification, "resized to 224 pixels along the shorter side"). Bicubic; the encoder's statistics.
+PREPROCESSING = ("test", "transfer")
+
+
+def eval_resize(size: int, preprocessing: str = "test") -> int:
+    """Shorter-side length before the centre crop of ``size`` (see :data:`PREPROCESSING`)."""
+    if preprocessing not in PREPROCESSING:
+        raise ValueError(f"preprocessing must be one of {PREPROCESSING}, got {preprocessing!r}")
+    return EvalTransform(size).resize if preprocessing == "test" else int(size)
+
+
+def encoder_eval_transform(meta: dict, image_size: int | None = None, preprocessing: str = "test") -> EvalTransform:
+    """Frozen-feature preprocessing for an encoder (:data:`PREPROCESSING`), normalised with its statistics."""
     size = int(image_size or meta["image_size"])
-    return EvalTransform(size, resize=size, mean=tuple(meta["mean"]), std=tuple(meta["std"]))
+    return EvalTransform(size, resize=eval_resize(size, preprocessing), mean=tuple(meta["mean"]),
+                         std=tuple(meta["std"]))

@@ -10,9 +10,11 @@ Layout (readable without this package; ``numpy.load`` is enough)::
 forward-pass description (``backbone``, ``cifar_stem``, ``mean``, ``std`` of ``encoder.json``, as sorted JSON), so
 the same weights run through another architecture variant or normalisation (e.g. ``resnet50`` vs
 ``tf_resnet50``) are a different entry; ``random-<backbone>-seed<S>-<8 hex digits of that description>`` for a
-random-init encoder. The image size is part of the folder name when it differs from the encoder's.
-Preprocessing: resize the shorter side to ``image_size`` (bicubic), centre-crop ``image_size`` (paper transfer
-protocol at 224 px; the encoder's native size for small-image encoders), normalise with the encoder's stats.
+random-init encoder. The image size is part of the folder name when it differs from the encoder's, and the
+preprocessing when it is the transfer protocol's (``<dataset>+transfer``): ``test`` (the default; linear evaluation
+and kNN) resizes the shorter side to ``image_size x 256/224`` and centre-crops ``image_size`` (paper App. C.1),
+``transfer`` resizes it to ``image_size`` and centre-crops (App. D.2); bicubic, the encoder's statistics. A cached
+split whose ``meta.json`` records another resize (a cache from an older version) is extracted again.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import torch
 
 from ..data import build_dataset
 from ..io import atomic_write, atomic_write_json
-from .encoder import encoder_eval_transform, load_encoder, read_encoder_meta
+from .encoder import encoder_eval_transform, eval_resize, load_encoder, read_encoder_meta
 from .features import extract_features
 from .results import file_sha256
 
@@ -78,9 +80,19 @@ class EncoderRef:
         return "random-init" if self.random_init else str(self.path)
 
 
-def split_dir(cache_root: str | Path, encoder: EncoderRef, dataset: str, split: str, image_size: int) -> Path:
+def split_dir(cache_root: str | Path, encoder: EncoderRef, dataset: str, split: str, image_size: int,
+              preprocessing: str = "test") -> Path:
     tag = dataset if image_size == int(encoder.meta["image_size"]) else f"{dataset}@{image_size}px"
+    if preprocessing != "test":
+        tag += f"+{preprocessing}"
     return Path(cache_root) / encoder.key / tag / split
+
+
+def _cached_resize(folder: Path) -> int | None:
+    try:
+        return int(json.loads((folder / "meta.json").read_text())["preprocessing"]["resize_shorter_side"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -100,18 +112,20 @@ def load_features(folder: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 def cached_features(encoder: EncoderRef, dataset: str, root: str, split: str, cache_root: str | Path,
                     image_size: int | None = None, batch_size: int = 256, device: str = "cpu",
-                    num_workers: int = 0) -> tuple[np.ndarray, np.ndarray, Path]:
+                    num_workers: int = 0, preprocessing: str = "test") -> tuple[np.ndarray, np.ndarray, Path]:
     """Features of one split, from the cache or extracted now (then cached atomically)."""
     meta = encoder.meta
     size = int(image_size or meta["image_size"])
-    folder = split_dir(cache_root, encoder, dataset, split, size)
-    if (folder / "meta.json").is_file():
+    resize = eval_resize(size, preprocessing)
+    folder = split_dir(cache_root, encoder, dataset, split, size, preprocessing)
+    if (folder / "meta.json").is_file() and _cached_resize(folder) == resize:
         feats, labels = load_features(folder)
         return feats, labels, folder
     t0 = time.perf_counter()
     model, _ = encoder.load()
     data = build_dataset(dataset, root, split)
-    feats, labels = extract_features(model, data, encoder_eval_transform(meta, size), batch_size=batch_size, device=device,
+    feats, labels = extract_features(model, data, encoder_eval_transform(meta, size, preprocessing),
+                                     batch_size=batch_size, device=device,
                                      num_workers=num_workers)
     _save_npy(folder / "features.npy", feats.astype(np.float32))
     _save_npy(folder / "labels.npy", labels)
@@ -119,7 +133,8 @@ def cached_features(encoder: EncoderRef, dataset: str, root: str, split: str, ca
         "encoder": encoder.label, "encoder_sha256": encoder.sha256, "random_init": encoder.random_init,
         "seed": encoder.seed, "backbone": meta["backbone"], "dataset": dataset, "split": split,
         "num_images": int(len(labels)), "feature_dim": int(feats.shape[1]),
-        "preprocessing": {"resize_shorter_side": size, "interpolation": "bicubic", "center_crop": size,
+        "preprocessing": {"protocol": preprocessing, "resize_shorter_side": resize, "interpolation": "bicubic",
+                          "center_crop": size,
                           "mean": meta["mean"], "std": meta["std"]},
         "torch": torch.__version__, "extract_s": time.perf_counter() - t0,
     })

@@ -20,8 +20,10 @@ them raw, trains on the entries != 0 and passes the raw labels to the metric.
 
 Procedure of :func:`sweep_logreg`:
 
-* features standardised with the mean / std (population, ddof=0; zero std → 1, as sklearn's ``StandardScaler``)
-  of the training split during selection and of train+val for the refit; float32 on ``device``;
+* features as extracted, float32 on ``device`` (the paper, App. D.2, and the public protocol it follows do not
+  standardise); with ``standardize=True`` they are standardised with the mean / std (population, ddof=0; zero
+  std → 1, as sklearn's ``StandardScaler``) of the training split during selection and of train+val for the
+  refit (``byol transfer-linear --standardize``);
 * the path runs from **strong to weak regularisation** (λ = 1e5 down to 1e-6): the first fit starts at W = 0,
   b = 0 (near the heavily regularised optimum) and each later fit starts from the previous λ's solution;
 * the selected λ maximises the validation metric; ties go to the **larger λ** (stronger regularisation);
@@ -198,7 +200,7 @@ def sweep_logreg(*args, **kwargs) -> SweepResult:
 def sweep_path(train: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLike, ArrayLike],
                  test: tuple[ArrayLike, ArrayLike], metric: Metric, num_classes: int,
                  lambdas: Sequence[float] | np.ndarray = LAMBDAS, device: str | torch.device = "cpu",
-                 multilabel: bool = False, standardize: bool = True, max_iter: int = 1000, tol: float = 1e-6,
+                 multilabel: bool = False, standardize: bool = False, max_iter: int = 1000, tol: float = 1e-6,
                  warm_start: bool = True, stats: dict | None = None) -> SweepResult:
     """Select λ on ``val`` over ``lambdas`` (warm-started path, strong → weak), refit on train+val, score test once.
 

@@ -19,7 +19,8 @@ TABLE_CAPTIONS = {
     "table2": (
         "Semi-supervised: the whole network fine-tuned on a class-balanced fraction of the training "
         "labels (protocol `semisup`). Ours: mean ± std over seeds (n = seeds). Published: paper Table 2 "
-        "(ImageNet 1 % / 10 %, ResNet-50), only in ImageNet columns."
+        "(ImageNet 1 % / 10 %, ResNet-50), only in ImageNet columns; its 'Supervised [77]' row is a network "
+        "trained from scratch on the labelled fraction only (S4L), the counterpart of our Random init row."
     ),
     "table3": (
         "Transfer: linear evaluation (L2 logistic regression on frozen features, protocol "
@@ -43,7 +44,8 @@ PLOT_CAPTIONS = {
                 "metrics; datasets not scored by top-1 name theirs under the tick.",
     "semisup": "Semi-supervised: accuracy against the labelled fraction of the training set (log axis), per "
                "method; error bars: std over seeds. Dashed: the paper's ImageNet 1 % / 10 % values (Table 2, "
-               "ResNet-50), on ImageNet panels only.",
+               "ResNet-50), on ImageNet panels only, in the colour of the method each stands beside "
+               "('Supervised [77]', trained on the labelled fraction only: Random init).",
     "pretrain_curves": "Pretraining curves against optimiser step: the training loss of each run's method (BYOL: "
                        "0-8 scale, both directions summed; SimCLR: 4 + 4α × NT-Xent; supervised: cross-entropy), "
                        "target EMA rate τ (cosine from τ_base to 1; absent without a target network), learning rate "
@@ -88,8 +90,12 @@ ABLATION_TABLE_CAPTIONS = {
                          "without predictor and target network (β = 0) the online outputs collapse first and the "
                          "encoder follows, so the linear probe falls to chance (10% on 10 classes), while BYOL "
                          "does not collapse. Δ against the `byol` row. " + _ABLATION_COMMON,
-    "ablation_batch_size": "Pretraining batch size (learning rate scaled with the batch). Δ against the largest "
-                           "batch. Published: BYOL and SimCLR (repro) columns of Table 16. " + _ABLATION_COMMON,
+    "ablation_batch_size": "Pretraining batch size as in the paper (App. F.2): a batch N times smaller than the "
+                           "largest is a micro-batch, gradients are averaged over N micro-batches before each "
+                           "optimiser step and target update, so every row has the largest batch's learning rate "
+                           "and optimiser steps; only the BatchNorm batch (and SimCLR's negatives) shrink. Δ "
+                           "against the largest batch. Published: BYOL and SimCLR (repro) columns of Table 16. "
+                           + _ABLATION_COMMON,
     "ablation_augmentation": "Augmentations removed from (or kept in) the BYOL augmentation pipeline. Δ against the "
                              "`baseline` row. Published: BYOL and SimCLR (repro) columns of Table 17. "
                              + _ABLATION_COMMON,
@@ -114,7 +120,9 @@ ABLATION_PLOT_CAPTIONS = {
     "ablation_objective": "Predictor / target network / β variants between BYOL and SimCLR. " + _ABLATION_BARS,
     "ablation_collapse": "BYOL and the no-predictor, no-target variant (β = 0), pretrained longer. "
                          + _ABLATION_BARS,
-    "ablation_batch_size": "Batch size against the " + _ABLATION_DROPS + " Baseline: the largest batch.",
+    "ablation_batch_size": "Batch size (the micro-batch: gradients accumulated to the largest batch, same "
+                           "learning rate and steps) against the " + _ABLATION_DROPS + " Baseline: the largest "
+                           "batch.",
     "ablation_augmentation": "Augmentation sets: the " + _ABLATION_DROPS + " Baseline: the `baseline` row.",
 }
 

@@ -61,13 +61,14 @@ def _palette(labels: list[str]) -> dict[str, tuple]:
 
 
 def _published_transfer(protocol: str, datasets: list[str], methods: list[str]) -> pd.DataFrame:
-    """Published Table 3 values of our methods (BYOL always) on our Table 3 datasets, as plot rows."""
+    """Published Table 3 values beside our methods (BYOL always) on our Table 3 datasets, as plot rows labelled
+    ``<our method's label> (published)`` (so they take a lighter shade of that method's colour)."""
     rows = []
     for prow in pub.table3_rows(protocol):
-        if not prow.ours or (prow.ours != "byol" and prow.ours not in methods):
+        ours = prow.paired_method([*methods, "byol"])
+        if ours is None:
             continue
-        label = prow.method.split(" [")[0].split(" (")[0]
-        label = "Random init" if prow.ours == "random-init" else label.replace("Supervised-IN", "Supervised")
+        label = method_label(ours)
         for dataset in datasets:
             if prow.cells.get(dataset) is not None:
                 rows.append({"dataset": dataset, "label": label + PUBLISHED_SUFFIX, "value": prow.cells[dataset],
@@ -139,9 +140,10 @@ def plot_semisup(frame: pd.DataFrame, out_dir: str | Path, stem: str = "semisup"
             if dataset in pub.IMAGENET_NAMES:
                 for prow in pub.table2_rows():
                     xs = [f for f in (1.0, 10.0) if prow.cells.get((f, metric)) is not None]
-                    if prow.ours and prow.ours in set(df["method"]) | {"byol"} and xs:
+                    ours = prow.paired_method([*set(df["method"]), "byol"])
+                    if ours is not None and xs:  # in the colour of our method it stands beside
                         ax.plot(xs, [prow.cells[(f, metric)] for f in xs], linestyle="--", marker="x",
-                                color=palette.get(method_label(prow.ours), "0.4"), label=prow.label)
+                                color=palette.get(method_label(ours), "0.4"), label=prow.label)
             ax.set_xscale("log")
             ax.set_xticks(fractions)
             ax.set_xticklabels([f"{f:g}%" for f in fractions])
@@ -219,11 +221,22 @@ def plot_pretrain_curves(metrics_csvs: list[str | Path], out_dir: str | Path,
 # ----------------------------------------------------------------------------------------------- kNN curve
 
 
+def random_init_levels(baseline: pd.DataFrame, dataset: str) -> dict[str, float]:
+    """Mean kNN top-1 of the random-init encoder on ``dataset``, per variant (``k=20``, ...), in k order."""
+    part = baseline[baseline["dataset"] == dataset]
+    means = part.groupby("variant")["value"].mean()
+    return {v: float(means[v]) for v in sorted(means.index, key=lambda v: (_k_of(v), v))}
+
+
 def plot_knn_curve(frame: pd.DataFrame, out_dir: str | Path, stem: str = "knn_vs_epoch") -> list[Path]:
-    """kNN top-1 against pretraining epoch (records carrying ``hyperparameters["pretrain_epoch"]``), per
-    method (colour) and k (line style); one panel per dataset."""
+    """kNN top-1 against pretraining epoch (records carrying ``hyperparameters["pretrain_epoch"]``; epoch 0 is the
+    initialisation), per method (colour) and k (line style); one panel per dataset, with a grey line at the level
+    of the random-init encoder's kNN (records of encoder ``random-init``) for each k."""
     df = prepare(frame)
-    df = df[(df["protocol"] == "knn") & df["pretrain_epoch"].notna() & (df["metric"] == "top1")]
+    knn = df[(df["protocol"] == "knn") & (df["metric"] == "top1")]
+    encoders = knn["encoder"] if "encoder" in knn else pd.Series("", index=knn.index)
+    baseline = knn[knn["pretrain_epoch"].isna() & (encoders == "random-init")]
+    df = knn[knn["pretrain_epoch"].notna()]
     if df.empty:
         return []
     datasets = _dataset_order(df["dataset"])
@@ -236,6 +249,8 @@ def plot_knn_curve(frame: pd.DataFrame, out_dir: str | Path, stem: str = "knn_vs
         sns.lineplot(data=part, x="pretrain_epoch", y="value", hue="label", hue_order=labels,
                      style="k", style_order=[v or "kNN" for v in variants], palette=_palette(labels),
                      markers=True, errorbar="sd", ax=ax)
+        for (variant, level), dash in zip(random_init_levels(baseline, dataset).items(), ("--", ":", "-.", "-")):
+            ax.axhline(level, color="0.5", linestyle=dash, linewidth=1.0, label=f"random init, {variant or 'kNN'}")
         epochs = sorted(set(part["pretrain_epoch"]))
         if len(epochs) <= 12 and all(float(e).is_integer() for e in epochs):
             ax.set_xticks(epochs)

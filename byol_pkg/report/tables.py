@@ -22,7 +22,8 @@ from .captions import TABLE_CAPTIONS, TABLE_TITLES
 
 #: Display names of our ``method`` values; others are shown as they are.
 METHOD_NAMES = {"byol": "BYOL", "simclr": "SimCLR", "supervised": "Supervised", "random-init": "Random init",
-                "random_init": "Random init", "moco": "MoCo", "mocov2": "MoCo v2"}
+                "random_init": "Random init", "moco": "MoCo", "mocov2": "MoCo v2",
+                pub.SUPERVISED_IN: "Supervised-IN"}
 #: Display names of non-transfer datasets (transfer datasets use Table 3's column titles).
 DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST", "digits": "Digits", "stl10": "STL-10", "imagenet": "ImageNet",
                  "imagefolder": "ImageNet", "cifar100": "CIFAR100", "cifar10": "CIFAR10"}

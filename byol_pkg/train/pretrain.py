@@ -245,6 +245,9 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
     if info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out_dir / "config.yaml", dump_yaml(cfg))
+        if step == 0 and cfg.train.checkpoint_every_epochs:
+            # epoch 0: the initialisation itself, so that kNN against epoch starts from the random network
+            ckpts.save(_checkpoint_state(0, online, target, optimizer, scaler, cfg), keep_epoch=0)
         metrics = MetricsLog(out_dir / "metrics.csv", resume_step=step)
         log.info("%s pretraining: %s on %s (%d images), %d process(es) x batch %d x accumulation %d = global "
                  "batch %d; K=%d optimiser steps (warm-up %d), peak lr %.4g, device %s (%d threads), precision %s, "

@@ -206,6 +206,16 @@ def method_flags(wildcards):
     )
 
 
+def extract_preprocessing(wildcards):
+    """The features a dataset's protocols read: a transfer dataset's (paper App. D.2: resized to the crop size)
+    unless it is also the evaluation dataset, whose kNN and linear protocols read the test crop (App. C.1;
+    transfer-linear then extracts its own)."""
+    transfer_only = (
+        wildcards.dataset in EVAL["transfer"] and wildcards.dataset != EVAL["dataset"]
+    )
+    return "transfer" if transfer_only else "test"
+
+
 def eval_threads():
     """Threads of an evaluation job: the main process plus its data-loading workers."""
     return 1 + config["num_workers"]

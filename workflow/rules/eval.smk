@@ -22,9 +22,10 @@ rule extract:
         runtime=120,
     params:
         flags=method_flags,
+        preprocessing=extract_preprocessing,
     shell:
-        "OMP_NUM_THREADS={threads} byol extract --encoder {input.encoder} {params.flags} "
-        "--dataset {wildcards.dataset} --out {output} > {log} 2>&1"
+        "BYOL_JOB_CORES={threads} byol extract --encoder {input.encoder} {params.flags} "
+        "--dataset {wildcards.dataset} --preprocessing {params.preprocessing} --out {output} > {log} 2>&1"
 
 
 rule knn:
@@ -49,7 +50,7 @@ rule knn:
         flags=method_flags,
         args=protocol_args(EVAL.get("knn")),
     shell:
-        "OMP_NUM_THREADS={threads} byol knn --encoder {input.encoder} {params.flags} "
+        "BYOL_JOB_CORES={threads} byol knn --encoder {input.encoder} {params.flags} "
         "--dataset {wildcards.dataset} {params.args} --out {output} > {log} 2>&1"
 
 
@@ -75,7 +76,7 @@ rule knn_epoch:
         flags=method_flags,
         args=protocol_args(EVAL.get("knn")),
     shell:
-        "OMP_NUM_THREADS={threads} byol knn --encoder {input.encoder} {params.flags} "
+        "BYOL_JOB_CORES={threads} byol knn --encoder {input.encoder} {params.flags} "
         "--dataset {wildcards.dataset} {params.args} --pretrain-epoch {wildcards.epoch} "
         "--out {output} > {log} 2>&1"
 
@@ -105,5 +106,5 @@ rule linear:
         flags=method_flags,
         args=linear_args,
     shell:
-        "OMP_NUM_THREADS={threads} byol linear --encoder {input.encoder} {params.flags} "
+        "BYOL_JOB_CORES={threads} byol linear --encoder {input.encoder} {params.flags} "
         "--dataset {wildcards.dataset} {params.args} --out {output} > {log} 2>&1"

@@ -26,7 +26,7 @@ rule pretrain:
         launcher=pretrain_launcher,
         out=subpath(output.encoder, parent=True),
     shell:
-        "{params.launcher} pretrain --config {params.preset} {params.overrides} --out {params.out} > {log} 2>&1"
+        "BYOL_JOB_CORES={threads} {params.launcher} pretrain --config {params.preset} {params.overrides} --out {params.out} > {log} 2>&1"
 
 
 rule export_epoch_encoder:

@@ -20,5 +20,5 @@ rule semisup:
         flags=method_flags,
         args=semisup_args,
     shell:
-        "OMP_NUM_THREADS={threads} byol semisup --encoder {input.encoder} {params.flags} "
+        "BYOL_JOB_CORES={threads} byol semisup --encoder {input.encoder} {params.flags} "
         "--dataset {wildcards.dataset} {params.args} --out {output} > {log} 2>&1"

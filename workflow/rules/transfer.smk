@@ -20,7 +20,7 @@ rule transfer_linear:
         flags=method_flags,
         args=transfer_linear_args,
     shell:
-        "OMP_NUM_THREADS={threads} byol transfer-linear --encoder {input.encoder} {params.flags} "
+        "BYOL_JOB_CORES={threads} byol transfer-linear --encoder {input.encoder} {params.flags} "
         "--dataset {wildcards.dataset} {params.args} --out {output} > {log} 2>&1"
 
 
@@ -46,5 +46,5 @@ rule transfer_finetune:
         flags=method_flags,
         args=finetune_args,
     shell:
-        "OMP_NUM_THREADS={threads} byol finetune --encoder {input.encoder} {params.flags} "
+        "BYOL_JOB_CORES={threads} byol finetune --encoder {input.encoder} {params.flags} "
         "--dataset {wildcards.dataset} {params.args} --out {output} > {log} 2>&1"
