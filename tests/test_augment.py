@@ -496,3 +496,13 @@ def test_eval_resize_shorter_side_then_centre_crop():
     big = EvalTransform(224)(rand_image(20, (3, 375, 500)))
     assert big.shape == (3, 224, 224) and big.dtype == torch.float32
     assert torch.equal(EvalTransform(224)(rand_image(20, (3, 375, 500))), big)  # deterministic
+
+
+@pytest.mark.parametrize("shape,size", [((1, 28, 28), 28), ((3, 32, 32), 32), ((3, 40, 30), 24), ((3, 9, 9), 9)])
+def test_eval_batch_equals_image_by_image(shape, size):
+    images = torch.stack([rand_image(30 + i, shape) for i in range(5)])
+    t = EvalTransform(size, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
+    expected = torch.stack([t(img) for img in images])
+    out = t.batch(images)
+    assert out.shape == (5, 3, size, size)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)

@@ -47,6 +47,18 @@ def test_cache_layout_is_plain_numpy_and_reused(encoder_path, tmp_path):
     assert rnd_folder.parts[-3].startswith("random-resnet_small-seed2-") and not np.allclose(x_rnd, x)
 
 
+def test_fixed_size_datasets_are_transformed_a_batch_at_a_time(encoder_path):
+    """Fashion-MNIST-like in-memory arrays go through ``EvalTransform.batch``: the same features as image by image
+    (a transform without ``batch`` takes the per-image DataLoader path)."""
+    model, _ = load_encoder(encoder_path)
+    data = build_dataset("digits", None, "test")
+    t = EvalTransform(8)
+    fast = extract_features(model, data, t, batch_size=64)
+    slow = extract_features(model, data, lambda img: t(img), batch_size=64)
+    np.testing.assert_allclose(fast[0], slow[0], rtol=1e-5, atol=1e-6)
+    assert np.array_equal(fast[1], slow[1]) and fast[1].dtype == np.int64
+
+
 def test_transfer_preprocessing_is_its_own_entry_and_stale_caches_are_redone(encoder_path, tmp_path):
     """transfer-linear's features (App. D.2: resize to the crop size) are cached apart from the test crop's
     (App. C.1); a cached split written with another resize (an older version's) is extracted again."""

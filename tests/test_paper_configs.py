@@ -61,17 +61,12 @@ def test_batch_size_ablation_accumulates_to_the_baseline_global_batch():
         assert plans[128].accumulate == 2 and plans[64].accumulate == 4
 
 
-TINY = {  # tests/test_pretrain.py's tiny digits run at the ablation baseline's batch of 256
-    "seed": 3,
-    "data": {"name": "digits", "max_samples": 512, "num_workers": 0},
-    "augment": {"image_size": 8, "blur": False},
-    "model": {"backbone": "resnet_small", "cifar_stem": True, "projector_hidden": 32, "projector_out": 16,
-              "predictor_hidden": 32},
-    "optim": {"batch_size": 256, "epochs": 2, "warmup_epochs": 0.5, "base_lr": 2.0, "weight_decay": 1e-4},
-    "target": {"base_tau": 0.9},
-    "train": {"device": "cpu", "precision": "fp32", "log_every_steps": 1, "checkpoint_every_steps": 100,
-              "checkpoint_every_epochs": 0, "progress": "log", "cpu_threads": 1},
-}
+def _tiny_config(path):
+    """tests/test_pretrain.py's tiny digits run at the ablation baseline's batch of 256."""
+    from tests.test_pretrain import write_config
+
+    return write_config(path, data={"max_samples": 512}, optim={"batch_size": 256},
+                        train={"checkpoint_every_steps": 100, "checkpoint_every_epochs": 0})
 
 
 @pytest.mark.slow
@@ -83,7 +78,7 @@ def test_batch_size_ablation_variant_logs_the_baselines_steps_and_lr(tmp_path):
 
     sets = _read("ablations_demo")["ablations"]["batch_size"]["variants"]["64"]
     assert load_config(None, _overrides(sets)).optim.batch_size == 64  # the variant is the micro-batch
-    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(TINY))
+    _tiny_config(tmp_path / "cfg.yaml")
     runs = {"256": [], "64": _overrides(sets)}
     for name, overrides in runs.items():
         argv = ["pretrain", "--config", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / name)]

@@ -356,5 +356,21 @@ class EvalTransform:
         x = _to_rgb(x[:, top : top + self.size, left : left + self.size])
         return AF.normalize(x, self.mean, self.std)
 
+    def batch(self, images: Tensor) -> Tensor:
+        """The same transform on a batch ``uint8 [B, C, H, W]`` of one size in one call (as image by image up to
+        float rounding): the feature extraction of fixed-size datasets, where per-image calls cost as much as the
+        small networks they feed."""
+        if images.ndim != 4 or images.shape[1] not in (1, 3):
+            raise ValueError(f"expected images [B,C,H,W] with C in {{1, 3}}, got shape {tuple(images.shape)}")
+        new_h, new_w = self.resized_shape(images.shape[-2], images.shape[-1])
+        x = _to_unit_float(images)
+        if tuple(x.shape[-2:]) != (new_h, new_w):
+            x = F.interpolate(x, size=(new_h, new_w), mode="bicubic", align_corners=False, antialias=True).clamp_(0, 1)
+        top = int(round((new_h - self.size) / 2.0))
+        left = int(round((new_w - self.size) / 2.0))
+        x = x[..., top : top + self.size, left : left + self.size]
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        return (x - self.mean) / self.std
+
     def __repr__(self) -> str:
         return f"EvalTransform(size={self.size}, resize={self.resize})"
