@@ -59,6 +59,21 @@ def test_fixed_size_datasets_are_transformed_a_batch_at_a_time(encoder_path):
     assert np.array_equal(fast[1], slow[1]) and fast[1].dtype == np.int64
 
 
+def test_stored_parts_are_transformed_part_by_part(encoder_path, tmp_path):
+    """STL-10's train+unlabeled (two memory-mapped parts, one concatenated dataset) through the batched path,
+    batches crossing no part boundary: the features and labels of the image-by-image path."""
+    from tests.data_fixtures import make_stl10
+
+    make_stl10(tmp_path)
+    model, _ = load_encoder(encoder_path)
+    data = build_dataset("stl10", tmp_path, "train+unlabeled")
+    t = EvalTransform(16)
+    fast = extract_features(model, data, t, batch_size=4)
+    slow = extract_features(model, data, lambda img: t(img), batch_size=4)
+    np.testing.assert_allclose(fast[0], slow[0], rtol=1e-5, atol=1e-6)
+    assert np.array_equal(fast[1], slow[1]) and len(fast[1]) == len(data)
+
+
 def test_transfer_preprocessing_is_its_own_entry_and_stale_caches_are_redone(encoder_path, tmp_path):
     """transfer-linear's features (App. D.2: resize to the crop size) are cached apart from the test crop's
     (App. C.1); a cached split written with another resize (an older version's) is extracted again."""

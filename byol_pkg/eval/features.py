@@ -26,15 +26,23 @@ class TransformedImages(Dataset):
 
 def _fixed_size_batches(dataset: Dataset, transform, batch_size: int):
     """``(images, labels)`` batches transformed whole (``transform.batch``) when the dataset holds its images as
-    one uint8 array of one size, else None (then a DataLoader transforms image by image)."""
-    from ..train.batched_stream import uint8_array
+    uint8 arrays of one size (read part by part, never concatenated), else None (then a DataLoader transforms
+    image by image)."""
+    from ..train.batched_stream import uint8_parts
 
-    array = uint8_array(dataset) if hasattr(transform, "batch") else None  # type: ignore[arg-type]
-    if array is None:
+    parts = uint8_parts(dataset) if hasattr(transform, "batch") else None  # type: ignore[arg-type]
+    if parts is None:
         return None
     targets = np.asarray(dataset.targets)  # type: ignore[attr-defined]
-    return ((transform.batch(torch.from_numpy(np.ascontiguousarray(array[i:i + batch_size]))),
-             torch.from_numpy(targets[i:i + batch_size])) for i in range(0, len(array), batch_size))
+    starts = np.cumsum([0] + [len(p) for p in parts])
+
+    def batches():
+        for part, start in zip(parts, starts):
+            for i in range(0, len(part), batch_size):
+                images = torch.from_numpy(np.ascontiguousarray(part[i:i + batch_size]))
+                yield transform.batch(images), torch.from_numpy(targets[start + i:start + i + len(images)])
+
+    return batches()
 
 
 @torch.no_grad()

@@ -49,6 +49,12 @@ def _uint8_parts(dataset: ImageDataset) -> list[np.ndarray] | None:
     return None
 
 
+def uint8_parts(dataset: ImageDataset) -> list[np.ndarray] | None:
+    """The images as ``uint8 [n, C, H, W]`` arrays of one size, one per stored part, in the dataset's order (views:
+    nothing is read or copied), or None when the images are not stored at one fixed size (ImageFolder)."""
+    return _uint8_parts(dataset)
+
+
 def has_fixed_size_images(dataset: ImageDataset) -> bool:
     """Whether :func:`uint8_array` can hold the dataset (without reading or copying it)."""
     return _uint8_parts(dataset) is not None
