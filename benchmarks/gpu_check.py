@@ -161,6 +161,9 @@ def tests_summary(ctx: Context) -> tuple[dict[str, Any], list[Check]]:
 
 #: (benchmark config, batch on the GPU) of the step and end-to-end sections.
 STEP_POINTS = (("r18cifar", 512), ("r50", 256))
+#: The imagenet preset's batch per GPU (docs/speed.md: about 46 GiB in bf16, computed from batch 256).
+PRESET_R50_BATCH = 512
+PRESET_MEMORY_GIB = 80.0
 
 
 def step_commands(ctx: Context) -> list[list[str]]:
@@ -175,6 +178,10 @@ def step_commands(ctx: Context) -> list[list[str]]:
             cmds.append(_py(ctx, "pretrain_throughput.py", "--device", "cuda", "--configs", cfg, "--batch-sizes",
                             str(batch), "--precisions", "bf16", "--steps", "10", "--warmup", "3",
                             "--json", str(ctx.data / f"step_{cfg}_{tag}.json"), *(["--compile"] if compiled else [])))
+        if not compiled:  # the imagenet preset's micro-batch (8 x 512, BN over 4,096): its memory, computed so far
+            cmds.append(_py(ctx, "pretrain_throughput.py", "--device", "cuda", "--configs", "r50", "--batch-sizes",
+                            str(PRESET_R50_BATCH), "--precisions", "bf16", "--steps", "3", "--warmup", "2",
+                            "--json", str(ctx.data / f"step_r50_b{PRESET_R50_BATCH}_eager.json")))
     return cmds
 
 
@@ -192,6 +199,11 @@ def step_summary(ctx: Context) -> tuple[dict[str, Any], list[Check]]:
     rows = step_rows(ctx)
     checks = [ctx.judge(f"step {tag}: MFU (bf16 peak)", row.get("mfu_bf16_peak"), "reported", lambda v: True)
               for tag, row in rows.items() if not ctx.smoke]
+    if not ctx.smoke:
+        preset = rows.get(f"r50_b{PRESET_R50_BATCH}_eager", {})
+        checks.append(ctx.judge(f"ResNet-50 batch {PRESET_R50_BATCH} bf16 peak memory, GiB (computed: 46)",
+                                preset.get("peak_mem_gib"), f"< {PRESET_MEMORY_GIB:.0f}",
+                                lambda v: v < PRESET_MEMORY_GIB))
     return {"rows": rows}, checks
 
 

@@ -102,3 +102,19 @@ def test_end_to_end_is_compared_with_the_step_at_the_same_batch_and_precision(tm
     e2e[0]["batch"] = 256  # another batch: no ratio
     (ctx.data / "e2e_cifar.json").write_text(json.dumps(e2e))
     assert gpu_check.e2e_summary(ctx)[0]["cifar"]["e2e_over_step"] is None
+
+
+def test_step_section_judges_the_preset_batch_memory(tmp_path):
+    ctx = gpu_check.Context(tmp_path, smoke=False, python=sys.executable, device="cuda")
+    ctx.data.mkdir(parents=True)
+    row = {"config": "r50", "batch": 512, "precision": "bf16", "status": "ok", "images_per_s": 1500.0,
+           "mfu_bf16_peak": 0.1, "peak_mem_gib": 45.6}
+    (ctx.data / "step_r50_b512_eager.json").write_text(json.dumps({"rows": [row]}))
+    figures, checks = gpu_check.step_summary(ctx)
+    memory = next(c for c in checks if "peak memory" in c.name)
+    assert figures["rows"]["r50_b512_eager"]["peak_mem_gib"] == 45.6 and memory.passed is True
+    row["peak_mem_gib"] = 85.0
+    (ctx.data / "step_r50_b512_eager.json").write_text(json.dumps({"rows": [row]}))
+    assert next(c for c in gpu_check.step_summary(ctx)[1] if "peak memory" in c.name).passed is False
+    commands = gpu_check.step_commands(ctx)
+    assert any("512" in cmd and "r50" in cmd for cmd in commands) and len(commands) == 5
