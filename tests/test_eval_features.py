@@ -47,16 +47,20 @@ def test_cache_layout_is_plain_numpy_and_reused(encoder_path, tmp_path):
     assert rnd_folder.parts[-3].startswith("random-resnet_small-seed2-") and not np.allclose(x_rnd, x)
 
 
+def _assert_batched_path_equals_image_by_image(model, data, transform: EvalTransform, batch_size: int) -> None:
+    """Features and labels of ``EvalTransform.batch`` batches equal those of the per-image DataLoader path (taken
+    by a transform without ``batch``)."""
+    fast = extract_features(model, data, transform, batch_size=batch_size)
+    slow = extract_features(model, data, lambda img: transform(img), batch_size=batch_size)
+    np.testing.assert_allclose(fast[0], slow[0], rtol=1e-5, atol=1e-6)
+    assert np.array_equal(fast[1], slow[1]) and fast[1].dtype == np.int64 and len(fast[1]) == len(data)
+
+
 def test_fixed_size_datasets_are_transformed_a_batch_at_a_time(encoder_path):
     """Fashion-MNIST-like in-memory arrays go through ``EvalTransform.batch``: the same features as image by image
     (a transform without ``batch`` takes the per-image DataLoader path)."""
     model, _ = load_encoder(encoder_path)
-    data = build_dataset("digits", None, "test")
-    t = EvalTransform(8)
-    fast = extract_features(model, data, t, batch_size=64)
-    slow = extract_features(model, data, lambda img: t(img), batch_size=64)
-    np.testing.assert_allclose(fast[0], slow[0], rtol=1e-5, atol=1e-6)
-    assert np.array_equal(fast[1], slow[1]) and fast[1].dtype == np.int64
+    _assert_batched_path_equals_image_by_image(model, build_dataset("digits", None, "test"), EvalTransform(8), 64)
 
 
 def test_stored_parts_are_transformed_part_by_part(encoder_path, tmp_path):
@@ -67,11 +71,7 @@ def test_stored_parts_are_transformed_part_by_part(encoder_path, tmp_path):
     make_stl10(tmp_path)
     model, _ = load_encoder(encoder_path)
     data = build_dataset("stl10", tmp_path, "train+unlabeled")
-    t = EvalTransform(16)
-    fast = extract_features(model, data, t, batch_size=4)
-    slow = extract_features(model, data, lambda img: t(img), batch_size=4)
-    np.testing.assert_allclose(fast[0], slow[0], rtol=1e-5, atol=1e-6)
-    assert np.array_equal(fast[1], slow[1]) and len(fast[1]) == len(data)
+    _assert_batched_path_equals_image_by_image(model, data, EvalTransform(16), 4)
 
 
 def test_transfer_preprocessing_is_its_own_entry_and_stale_caches_are_redone(encoder_path, tmp_path):

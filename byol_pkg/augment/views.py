@@ -348,18 +348,12 @@ class EvalTransform:
         return int(self.resize * height / width), self.resize
 
     def __call__(self, img: Tensor) -> Tensor:
-        img = _check_image(img)
-        new_h, new_w = self.resized_shape(img.shape[-2], img.shape[-1])
-        x = _resize(_to_unit_float(img), new_h, new_w)
-        top = int(round((new_h - self.size) / 2.0))
-        left = int(round((new_w - self.size) / 2.0))
-        x = _to_rgb(x[:, top : top + self.size, left : left + self.size])
-        return AF.normalize(x, self.mean, self.std)
+        return self.batch(_check_image(img).unsqueeze(0))[0]
 
     def batch(self, images: Tensor) -> Tensor:
-        """The same transform on a batch ``uint8 [B, C, H, W]`` of one size in one call (as image by image up to
-        float rounding): the feature extraction of fixed-size datasets, where per-image calls cost as much as the
-        small networks they feed."""
+        """The transform of a batch ``uint8 [B, C, H, W]`` of one size in one call (a single image is a batch of
+        one): the feature extraction of fixed-size datasets, where per-image calls cost as much as the small
+        networks they feed."""
         if images.ndim != 4 or images.shape[1] not in (1, 3):
             raise ValueError(f"expected images [B,C,H,W] with C in {{1, 3}}, got shape {tuple(images.shape)}")
         new_h, new_w = self.resized_shape(images.shape[-2], images.shape[-1])
