@@ -52,3 +52,23 @@ def test_peer_step_time_times_byol_pkg(tmp_path):
     assert len(ours) == 1 and ours[0]["status"] == "ok" and ours[0]["ms_per_step"] > 0
     assert ours[0]["online_images"] == ours[0]["target_images"] == 2 * 4  # both views through both networks
     assert ours[0]["gflop_per_s"] > 0 and 0 < ours[0]["conv_ms"] < ours[0]["profiled_ms"]  # profiled on a CPU
+
+
+def test_demo_recipe_scores_candidates_and_random_init_on_validation(tmp_path):
+    out = tmp_path / "recipe.jsonl"
+    base = ["data.name=digits", "data.max_samples=128", "data.num_workers=0", "optim.batch_size=32", "optim.epochs=1",
+            "augment.image_size=16", "model.projector_hidden=32", "model.projector_out=16",
+            "model.predictor_hidden=32"]
+    run_script("demo_recipe.py", "--work", str(tmp_path / "runs"), "--json", str(out), "--dataset", "digits",
+               "--val-size", "200", "--candidates", "chosen", "resnet_small", "lr1",
+               *[a for s in base for a in ("--set", s)])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["candidate"] for r in rows] == ["chosen", "resnet_small", "lr1"]
+    assert [r["backbone"] for r in rows] == ["resnet_small_nopool", "resnet_small", "resnet_small_nopool"]
+    assert rows[2]["random_init"] == rows[0]["random_init"]  # one random init per architecture
+    assert rows[1]["random_init"] != rows[0]["random_init"]
+    for r in rows:
+        assert set(r["byol"]) == {"knn_k20", "knn_k200", "linear"} and all(0 <= v <= 100 for v in r["byol"].values())
+        assert r["gain"] == {k: round(r["byol"][k] - r["random_init"][k], 2) for k in r["byol"]}
+    cfg = (tmp_path / "runs" / "lr1" / "config.yaml").read_text()
+    assert "base_lr: 1.0" in cfg and "name: digits" in cfg  # the candidate's override on top of the base ones

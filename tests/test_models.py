@@ -120,3 +120,25 @@ def test_target_network_copies_structure():
     t = TargetNetwork(online)
     assert set(dict(t.named_parameters())) == {
         n for n, _ in online.named_parameters() if not n.startswith("predictor")}
+
+
+def test_resnet_small_nopool_keeps_twice_the_resolution_of_resnet_small():
+    """Each stage of the demo backbone sees twice the side of resnet_small's on a 28-px image (14/7/4/2 against
+    7/4/2/1 px), with the same parameters (state dicts interchangeable)."""
+    x = torch.randn(2, 3, 28, 28)
+
+    def stage_sides(model):
+        sides = []
+        hooks = [getattr(model, f"layer{i}").register_forward_hook(lambda m, a, out: sides.append(out.shape[-1]))
+                 for i in range(1, 5)]
+        model.eval()(x)
+        for h in hooks:
+            h.remove()
+        return sides
+
+    small, dim_small = create_backbone("resnet_small")
+    nopool, dim = create_backbone("resnet_small_nopool")
+    assert stage_sides(small) == [7, 4, 2, 1] and stage_sides(nopool) == [14, 7, 4, 2]
+    assert dim == dim_small == 128 and isinstance(nopool.maxpool, nn.Identity)
+    nopool.load_state_dict(small.state_dict())  # strict: the same parameters
+    assert nopool.eval()(x).shape == (2, 128)

@@ -41,7 +41,7 @@ def _run_config(workflow: dict, run: str, extra: dict | None = None):
 
 def test_batch_size_ablation_accumulates_to_the_baseline_global_batch():
     """Each smaller batch B is a micro-batch: N = 256 / B micro-batches per optimiser step and target update, so
-    K = 12,800 x 2 / 256 = 100 steps, 10 warm-up steps and peak LR 4.0 x 256 / 256 = 4.0 in every row; only the
+    K = 12,800 x 2 / 256 = 100 steps, 10 warm-up steps and peak LR 2.0 x 256 / 256 = 2.0 in every row; only the
     BatchNorm batch (the micro-batch, one process) shrinks."""
     workflow = _read("ablations_demo")
     ablation = workflow["ablations"]["batch_size"]
@@ -57,7 +57,7 @@ def test_batch_size_ablation_accumulates_to_the_baseline_global_batch():
         for batch, plan in plans.items():
             assert (plan.micro_batch, plan.accumulate, plan.global_batch) == (batch, 256 // batch, 256)
             assert plan.steps.total_steps == 100 and plan.steps.warmup_steps == 10
-            assert plan.peak_lr == pytest.approx(4.0)
+            assert plan.peak_lr == pytest.approx(2.0)
         assert plans[128].accumulate == 2 and plans[64].accumulate == 4
 
 

@@ -48,6 +48,20 @@ def resnet_small() -> nn.Module:
                   zero_init_last=False)
 
 
+@register_backbone("resnet_small_nopool")
+def resnet_small_nopool() -> nn.Module:
+    """``resnet_small`` without the stem's max-pool: its stages see 14/7/4/2 px of a 28-px image instead of
+    7/4/2/1 (the last 3x3 convolutions of ``resnet_small`` act on a single pixel there). The CPU demo's backbone:
+    on 2 cores it trains as fast (data path bound, about 950 images/s) and its BYOL encoder gains 3 points of
+    validation kNN over random init in the 2-epoch demo, against 0.3-1.2 for ``resnet_small``.
+
+    Load its state dict with the ``resnet_small`` timm model above and ``model.maxpool = nn.Identity()``.
+    """
+    model = resnet_small()
+    model.maxpool = nn.Identity()
+    return model
+
+
 def _torchvision_resnet(name: str) -> nn.Module:
     import torchvision
 
