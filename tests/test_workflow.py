@@ -59,9 +59,9 @@ def test_default_config_expands_to_the_demo_dag():
     # 1 run x 1 seed x 2 methods (byol, random-init); datasets fashion_mnist (pretraining) + digits (linear transfer);
     # kNN at epochs 0 (the initialisation), 1 and 2 for byol only; one report
     assert _dry_run_counts("config") == {
-        "prepare_dataset": 2, "prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 3, "extract": 4,
+        "prepare_dataset": 2, "prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 2, "extract": 4,
         "knn": 2, "knn_epoch": 3, "linear": 4, "semisup": 4, "transfer_linear": 2, "report": 1, "all": 1,
-        "total": 28}
+        "total": 27}
 
 
 def test_demo_seeds_overlay_repeats_the_default_dag_over_three_seeds():
@@ -81,9 +81,9 @@ def test_demo_seeds_overlay_repeats_the_default_dag_over_three_seeds():
 def test_cifar10_config_expands_to_its_complete_dag():
     # cifar10 + cifar100 (transfer, linear and fine-tuned); kNN at 5 kept epochs (0 = the init) for byol
     assert _dry_run_counts("cifar10") == {
-        "prepare_dataset": 2, "prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 5, "extract": 4,
+        "prepare_dataset": 2, "prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 4, "extract": 4,
         "knn": 2, "knn_epoch": 5, "linear": 4, "semisup": 4, "transfer_linear": 2, "transfer_finetune": 2,
-        "report": 1, "all": 1, "total": 34}
+        "report": 1, "all": 1, "total": 33}
 
 
 def test_imagenet_config_expands_to_the_papers_dag(tmp_path):
@@ -222,6 +222,13 @@ def test_workflow_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
 
     records = pd.read_csv(work / "results/report/results.csv")
     assert set(records["method"]) == {"byol", "random-init"} and len(records) == 2 * 9 + 1  # + kNN at epoch 1
+    # epoch 1 is the run's last: evaluated on the final encoder and its cached features (no export, no extraction)
+    final = json.loads((work / "results/eval/byol/seed0/knn/digits.json").read_text())[0]
+    last = json.loads((work / "results/eval/byol/seed0/knn_epochs/digits_epoch1.json").read_text())[0]
+    assert last["value"] == final["value"] and last["encoder_sha256"] == final["encoder_sha256"]
+    assert last["hyperparameters"]["pretrain_epoch"] == 1 and "pretrain_epoch" not in final["hyperparameters"]
+    assert not (work / "results/pretrain/tiny/seed0/epochs").exists()
+    assert "features digits/" not in (work / "results/logs/eval/byol/seed0/knn_digits_epoch1.log").read_text()
     report = (work / "results/report/report.md").read_text()
     for name in ("table1", "table2", "table3", "knn"):  # paper-form tables, in three formats
         for ext in ("md", "tex", "csv"):
@@ -252,7 +259,7 @@ def test_workflow_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
 
     config.write_text(TINY.replace("data.max_samples: 192", "data.max_samples: 256"))
     changed = _smk(work, config, "-n", "--quiet", "rules")
-    assert _planned(changed) == {"prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 1, "extract": 2,
+    assert _planned(changed) == {"prepare_pretrain_data": 1, "pretrain": 1, "extract": 2,
                                  "knn": 2, "knn_epoch": 1, "linear": 4, "semisup": 2, "transfer_linear": 2,
                                  "transfer_finetune": 2, "report": 1, "all": 1}
 

@@ -1,6 +1,7 @@
 """Helpers shared by the rules: config validation, where each method's encoder comes from, the flags of the
 byol commands, and the lists of targets."""
 
+import functools
 import re
 
 from snakemake.utils import validate
@@ -180,9 +181,34 @@ def official_depth(wildcards):
     return int(re.sub(r"\D", "", config["methods"][wildcards.method]["backbone"]) or 50)
 
 
-def epoch_encoder(wildcards):
-    """The encoder of a method's run as it was after pretraining epoch ``wildcards.epoch``."""
-    return f"results/pretrain/{method_run(wildcards)}/seed{wildcards.seed}/epochs/epoch{wildcards.epoch}/encoder.pt"
+@functools.cache
+def run_epochs(run):
+    """``optim.epochs`` of a configured run, resolved as ``byol pretrain`` resolves it (preset, then --set)."""
+    from byol_pkg.config import load_config
+
+    sets = config["pretrain"][run].get("set") or {}
+    return load_config(
+        config["pretrain"][run]["config"], [f"{k}={v}" for k, v in sets.items()]
+    ).optim.epochs
+
+
+def epoch_inputs(wildcards):
+    """The encoder of a method's run as it was after pretraining epoch ``wildcards.epoch``. The last epoch's
+    checkpoint holds the final encoder's weights (saved at the same step), so that epoch is evaluated on the final
+    encoder itself, whose features the extract job has cached: no export and no second extraction.
+    """
+    run, seed = method_run(wildcards), wildcards.seed
+    inputs = {"data": f"results/data/{wildcards.dataset}.json"}
+    if float(wildcards.epoch) == float(run_epochs(run)):
+        inputs["encoder"] = f"results/pretrain/{run}/seed{seed}/encoder.pt"
+        inputs["features"] = (
+            f"results/eval/{wildcards.method}/seed{seed}/features/{wildcards.dataset}.json"
+        )
+    else:
+        inputs["encoder"] = (
+            f"results/pretrain/{run}/seed{seed}/epochs/epoch{wildcards.epoch}/encoder.pt"
+        )
+    return inputs
 
 
 def epoch_checkpoint(wildcards):

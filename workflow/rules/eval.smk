@@ -13,6 +13,7 @@ rule extract:
         "results/logs/eval/{method}/seed{seed}/features_{dataset}.log",
     benchmark:
         "results/benchmarks/eval/{method}/seed{seed}/features_{dataset}.tsv"
+    priority: 60
     conda:
         "../envs/byol.yaml"
     threads: eval_threads()
@@ -57,14 +58,14 @@ rule knn:
 rule knn_epoch:
     """kNN accuracy of an intermediate pretraining checkpoint (the kNN-against-epoch plot)."""
     input:
-        encoder=epoch_encoder,
-        data="results/data/{dataset}.json",
+        unpack(epoch_inputs),
     output:
         "results/eval/{method}/seed{seed}/knn_epochs/{dataset}_epoch{epoch}.json",
     log:
         "results/logs/eval/{method}/seed{seed}/knn_{dataset}_epoch{epoch}.log",
     benchmark:
         "results/benchmarks/eval/{method}/seed{seed}/knn_{dataset}_epoch{epoch}.tsv"
+    priority: 30
     conda:
         "../envs/byol.yaml"
     threads: eval_threads()
@@ -95,6 +96,7 @@ rule linear:
         "results/benchmarks/eval/{method}/seed{seed}/linear_{mode}_{dataset}.tsv"
     wildcard_constraints:
         mode="cached|augmented",
+    priority: 50
     conda:
         "../envs/byol.yaml"
     threads: eval_threads()

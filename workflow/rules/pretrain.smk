@@ -40,6 +40,7 @@ rule export_epoch_encoder:
         "results/logs/pretrain/{run}/seed{seed}_epoch{epoch}.log",
     benchmark:
         "results/benchmarks/pretrain/{run}/seed{seed}_epoch{epoch}.tsv"
+    priority: 30
     conda:
         "../envs/byol.yaml"
     threads: 1

@@ -9,6 +9,7 @@ rule semisup:
         "results/logs/eval/{method}/seed{seed}/semisup_{subset}_{dataset}.log",
     benchmark:
         "results/benchmarks/eval/{method}/seed{seed}/semisup_{subset}_{dataset}.tsv"
+    priority: 40
     conda:
         "../envs/byol.yaml"
     threads: eval_threads()
