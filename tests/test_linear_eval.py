@@ -64,3 +64,18 @@ def test_linear_command_records_top1_and_top5(tmp_path):
     assert top1["split_sizes"] == {"train": 1293, "val": 144, "test": 360}
     assert pytest.approx(top1["hyperparameters"]["val_top1"][str(top1["hyperparameters"]["base_lr"])]) == max(
         top1["hyperparameters"]["val_top1"].values())
+
+
+def test_grid_training_equals_separate_runs_per_lr():
+    """All LRs trained in one batched pass give each LR's own train_linear run (same init, same batches, the same
+    Nesterov-SGD steps with the cosine schedule), up to float rounding: several epochs with a ragged last batch."""
+    from byol_pkg.eval.linear import train_linear_grid
+
+    x, y = (torch.as_tensor(a) for a in _blobs(300, 4))
+    lrs = (0.4, 0.1, 0.05)
+    grid = train_linear_grid(x, y, 4, lrs, epochs=4, batch_size=64, seed=7)
+    for lr, head in zip(lrs, grid):
+        alone = train_linear(x, y, 4, lr, epochs=4, batch_size=64, seed=7)
+        torch.testing.assert_close(head.weight, alone.weight, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(head.bias, alone.bias, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(grid[0].weight, grid[2].weight)  # the LRs did differ

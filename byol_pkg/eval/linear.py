@@ -62,6 +62,48 @@ def train_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, base_lr: fl
     return head
 
 
+def train_linear_grid(x: torch.Tensor, y: torch.Tensor, num_classes: int, base_lrs: tuple[float, ...],
+                      epochs: int = 80, batch_size: int = 1024, seed: int = 0) -> list[nn.Linear]:
+    """:func:`train_linear` for every base LR of a grid in one pass: the runs share their initialisation (the same
+    seeded ``nn.Linear``) and their batches (the same seeded permutations), so they differ only in the LR, and one
+    batched step updates all of them (a ``[L, C, D]`` weight stack, the same Nesterov-SGD update per run). Equal
+    to separate :func:`train_linear` runs up to float rounding, at about a fifth of their per-step overhead."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    init = nn.Linear(x.shape[1], num_classes).to(x.device)
+    n_runs = len(base_lrs)
+    weight = init.weight.detach().expand(n_runs, -1, -1).clone().requires_grad_()  # [L, C, D]
+    bias = init.bias.detach().expand(n_runs, -1).clone().requires_grad_()  # [L, C]
+    lrs = torch.tensor([lr * batch_size / 256 for lr in base_lrs], dtype=x.dtype, device=x.device)
+    bufs = [torch.zeros_like(weight), torch.zeros_like(bias)]
+    steps_per_epoch = math.ceil(len(x) / batch_size)
+    total = epochs * steps_per_epoch
+    step = 0
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=gen).to(x.device)
+        for start in range(0, len(x), batch_size):
+            idx = order[start:start + batch_size]
+            logits = torch.einsum("nd,lcd->lnc", x[idx], weight) + bias[:, None, :]  # [L, B, C]
+            # the sum of the runs' mean losses: each run's gradient is that of its own loss
+            loss = F.cross_entropy(logits.flatten(0, 1), y[idx].repeat(n_runs), reduction="sum") / len(idx)
+            grad_w, grad_b = torch.autograd.grad(loss, (weight, bias))
+            scale = lrs * 0.5 * (1 + math.cos(math.pi * step / total))
+            with torch.no_grad():
+                for param, grad, buf, lr in ((weight, grad_w, bufs[0], scale[:, None, None]),
+                                             (bias, grad_b, bufs[1], scale[:, None])):
+                    buf.mul_(0.9).add_(grad)  # torch SGD: momentum 0.9, no dampening, Nesterov
+                    param.sub_(lr * (grad + 0.9 * buf))
+            step += 1
+    heads = []
+    for i in range(n_runs):
+        head = nn.Linear(x.shape[1], num_classes).to(x.device)
+        with torch.no_grad():
+            head.weight.copy_(weight[i])
+            head.bias.copy_(bias[i])
+        heads.append(head)
+    return heads
+
+
 @torch.no_grad()
 def _scores(head: nn.Linear, x: torch.Tensor) -> np.ndarray:
     return head(x).cpu().numpy()
@@ -78,10 +120,8 @@ def linear_eval(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.
                 torch.as_tensor(split[1], dtype=torch.long, device=device))
 
     (xtr, ytr), (xva, yva), (xte, yte) = tensors(train), tensors(val), tensors(test)
-    heads, val_top1 = {}, {}
-    for lr in base_lrs:
-        heads[lr] = train_linear(xtr, ytr, num_classes, lr, epochs, batch_size, seed)
-        val_top1[lr] = top1_accuracy(_scores(heads[lr], xva), val[1])
+    heads = dict(zip(base_lrs, train_linear_grid(xtr, ytr, num_classes, tuple(base_lrs), epochs, batch_size, seed)))
+    val_top1 = {lr: top1_accuracy(_scores(heads[lr], xva), val[1]) for lr in base_lrs}
     best = max(base_lrs, key=lambda lr: (val_top1[lr], -base_lrs.index(lr)))
     scores = _scores(heads[best], xte)  # the test split is scored once, for the selected run only
     return LinearResult(best, val_top1, top1_accuracy(scores, test[1]), top5_accuracy(scores, test[1]),
