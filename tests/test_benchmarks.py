@@ -72,3 +72,12 @@ def test_demo_recipe_scores_candidates_and_random_init_on_validation(tmp_path):
         assert r["gain"] == {k: round(r["byol"][k] - r["random_init"][k], 2) for k in r["byol"]}
     cfg = (tmp_path / "runs" / "lr1" / "config.yaml").read_text()
     assert "base_lr: 1.0" in cfg and "name: digits" in cfg  # the candidate's override on top of the base ones
+
+
+def test_linear_grid_times_both_paths(tmp_path):
+    out = tmp_path / "grid.json"
+    res = run_script("linear_grid.py", "--samples", "300", "--epochs", "2", "--json", str(out))
+    row = json.loads(out.read_text())
+    assert row["separate_s"] > 0 and row["one_pass_s"] > 0 and row["grid"] == [0.4, 0.3, 0.2, 0.1, 0.05]
+    assert row["speedup"] == pytest.approx(row["separate_s"] / row["one_pass_s"], rel=0.05)
+    assert "one pass" in res.stdout
