@@ -40,26 +40,31 @@ class LinearResult:
 def train_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, base_lr: float, epochs: int = 80,
                  batch_size: int = 1024, seed: int = 0) -> nn.Linear:
     """Train a linear classifier with the paper's optimiser and a per-step cosine schedule."""
-    gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     head = nn.Linear(x.shape[1], num_classes).to(x.device)
     lr = base_lr * batch_size / 256
     opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=0.0)
-    steps_per_epoch = math.ceil(len(x) / batch_size)
-    total = epochs * steps_per_epoch
+    for idx, cosine in _cosine_batches(len(x), epochs, batch_size, seed, x.device):
+        for group in opt.param_groups:
+            group["lr"] = lr * cosine
+        loss = F.cross_entropy(head(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return head
+
+
+def _cosine_batches(n: int, epochs: int, batch_size: int, seed: int, device: torch.device):
+    """The batches of a run (a seeded permutation per epoch, the last batch ragged) with the cosine LR factor of
+    each step, ``0.5 (1 + cos(pi k / K))``, no warm-up."""
+    gen = torch.Generator().manual_seed(seed)
+    total = epochs * math.ceil(n / batch_size)
     step = 0
     for _ in range(epochs):
-        order = torch.randperm(len(x), generator=gen).to(x.device)
-        for start in range(0, len(x), batch_size):
-            idx = order[start:start + batch_size]
-            for group in opt.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / total))
-            loss = F.cross_entropy(head(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        order = torch.randperm(n, generator=gen).to(device)
+        for start in range(0, n, batch_size):
+            yield order[start:start + batch_size], 0.5 * (1 + math.cos(math.pi * step / total))
             step += 1
-    return head
 
 
 def train_linear_grid(x: torch.Tensor, y: torch.Tensor, num_classes: int, base_lrs: tuple[float, ...],
@@ -67,8 +72,8 @@ def train_linear_grid(x: torch.Tensor, y: torch.Tensor, num_classes: int, base_l
     """:func:`train_linear` for every base LR of a grid in one pass: the runs share their initialisation (the same
     seeded ``nn.Linear``) and their batches (the same seeded permutations), so they differ only in the LR, and one
     batched step updates all of them (a ``[L, C, D]`` weight stack, the same Nesterov-SGD update per run). Equal
-    to separate :func:`train_linear` runs up to float rounding, at about a fifth of their per-step overhead."""
-    gen = torch.Generator().manual_seed(seed)
+    to separate :func:`train_linear` runs up to float rounding, in about half their time
+    (``benchmarks/linear_grid.py``)."""
     torch.manual_seed(seed)
     init = nn.Linear(x.shape[1], num_classes).to(x.device)
     n_runs = len(base_lrs)
@@ -76,24 +81,17 @@ def train_linear_grid(x: torch.Tensor, y: torch.Tensor, num_classes: int, base_l
     bias = init.bias.detach().expand(n_runs, -1).clone().requires_grad_()  # [L, C]
     lrs = torch.tensor([lr * batch_size / 256 for lr in base_lrs], dtype=x.dtype, device=x.device)
     bufs = [torch.zeros_like(weight), torch.zeros_like(bias)]
-    steps_per_epoch = math.ceil(len(x) / batch_size)
-    total = epochs * steps_per_epoch
-    step = 0
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=gen).to(x.device)
-        for start in range(0, len(x), batch_size):
-            idx = order[start:start + batch_size]
-            logits = torch.einsum("nd,lcd->lnc", x[idx], weight) + bias[:, None, :]  # [L, B, C]
-            # the sum of the runs' mean losses: each run's gradient is that of its own loss
-            loss = F.cross_entropy(logits.flatten(0, 1), y[idx].repeat(n_runs), reduction="sum") / len(idx)
-            grad_w, grad_b = torch.autograd.grad(loss, (weight, bias))
-            scale = lrs * 0.5 * (1 + math.cos(math.pi * step / total))
-            with torch.no_grad():
-                for param, grad, buf, lr in ((weight, grad_w, bufs[0], scale[:, None, None]),
-                                             (bias, grad_b, bufs[1], scale[:, None])):
-                    buf.mul_(0.9).add_(grad)  # torch SGD: momentum 0.9, no dampening, Nesterov
-                    param.sub_(lr * (grad + 0.9 * buf))
-            step += 1
+    for idx, cosine in _cosine_batches(len(x), epochs, batch_size, seed, x.device):
+        logits = torch.einsum("nd,lcd->lnc", x[idx], weight) + bias[:, None, :]  # [L, B, C]
+        # the sum of the runs' mean losses: each run's gradient is that of its own loss
+        loss = F.cross_entropy(logits.flatten(0, 1), y[idx].repeat(n_runs), reduction="sum") / len(idx)
+        grad_w, grad_b = torch.autograd.grad(loss, (weight, bias))
+        scale = lrs * cosine
+        with torch.no_grad():
+            for param, grad, buf, lr in ((weight, grad_w, bufs[0], scale[:, None, None]),
+                                         (bias, grad_b, bufs[1], scale[:, None])):
+                buf.mul_(0.9).add_(grad)  # torch SGD: momentum 0.9, no dampening, Nesterov
+                param.sub_(lr * (grad + 0.9 * buf))
     heads = []
     for i in range(n_runs):
         head = nn.Linear(x.shape[1], num_classes).to(x.device)
