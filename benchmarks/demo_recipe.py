@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 # The chosen recipe is the preset itself; every other candidate changes it in one or two places.
 CANDIDATES: dict[str, list[str]] = {
@@ -53,15 +52,13 @@ def pretrain(name: str, overrides: list[str], base: list[str], work: Path) -> tu
     return run / "encoder.pt", time.perf_counter() - t0
 
 
-def validation_scores(encoder: Path, dataset: str, root: str, val_size: int, random_init: bool) -> dict[str, float]:
+def validation_scores(encoder: Path, train, val_size: int, random_init: bool) -> dict[str, float]:
     """kNN (k = 20, 200) and linear top-1 of the last ``val_size`` training images against the others."""
-    from byol_pkg.data import build_dataset
     from byol_pkg.eval.encoder import encoder_eval_transform, load_encoder
     from byol_pkg.eval.features import extract_features
     from byol_pkg.eval.knn import knn_accuracy
     from byol_pkg.eval.linear import linear_eval
 
-    train = build_dataset(dataset, root, "train")
     y = np.asarray(train.targets)
     model, meta = load_encoder(encoder, random_init=random_init, seed=0)
     x, _ = extract_features(model, train, encoder_eval_transform(meta))
@@ -83,15 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], dest="base",
                     help="override applied to every candidate first (smoke runs: a small dataset)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    from byol_pkg.data import build_dataset
+
+    train = build_dataset(args.dataset, args.root, "train")  # read once, scored for every candidate
     random_done: dict[str, dict[str, float]] = {}
     for name in args.candidates:
         encoder, wall = pretrain(name, CANDIDATES[name], args.base, args.work)
         backbone = json.loads(encoder.with_suffix(".json").read_text())["backbone"]
         row = {"candidate": name, "overrides": CANDIDATES[name], "backbone": backbone, "pretrain_s": round(wall, 1),
-               "byol": validation_scores(encoder, args.dataset, args.root, args.val_size, False)}
+               "byol": validation_scores(encoder, train, args.val_size, False)}
         if backbone not in random_done:
-            random_done[backbone] = validation_scores(encoder, args.dataset, args.root, args.val_size, True)
+            random_done[backbone] = validation_scores(encoder, train, args.val_size, True)
         row["random_init"] = random_done[backbone]
         row["gain"] = {k: round(row["byol"][k] - row["random_init"][k], 2) for k in row["byol"]}
         print(json.dumps(row), flush=True)
