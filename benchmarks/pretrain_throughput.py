@@ -81,7 +81,10 @@ class BenchConfig:
 CONFIGS: dict[str, BenchConfig] = {
     c.name: c
     for c in (
-        BenchConfig("demo", "resnet_small", False, 28, 1024, 128, 1024, (64, 256), (256, 1024)),
+        BenchConfig("demo", "resnet_small_nopool_stem16", False, 28, 1024, 128, 1024, (128, 256), (256, 1024)),
+        # the demo's network before the 16-channel stem (timm's fixed 64-channel stem), for the side-by-side ratio
+        BenchConfig("demo_stem64", "resnet_small_nopool", False, 28, 1024, 128, 1024, (128,), (256, 1024),
+                    on_cpu_by_default=False),
         # Emulated bf16 runs ResNet-18 convolutions ~10x slower than fp32 on an AVX2 CPU (minutes per step),
         # so on CPU r18cifar/r50 measure fp32 unless --precisions is given.
         BenchConfig("r18cifar", "resnet18", True, 32, 4096, 256, 4096, (64, 256), (512,),

@@ -316,11 +316,14 @@ def test_stream_gives_the_reference_views_of_the_same_keys(dataset):
     draws = ViewDraws(ds, seed, with_images=held is None, encoded=True)
     stream = BatchedTwoViews((collate_draws([draws[k] for k in keys]) for keys in sampler),
                              BatchedViewTransform(p1, 16), BatchedViewTransform(p2, 16), torch.device("cpu"), held)
+    checked = 0
     for keys, (v1, v2, labels) in zip(sampler, stream):
         want = [reference[k] for k in keys]
         torch.testing.assert_close(v1, torch.stack([w[0] for w in want]), rtol=0, atol=TOL)
         torch.testing.assert_close(v2, torch.stack([w[1] for w in want]), rtol=0, atol=TOL)
         assert labels.tolist() == [w[2] for w in want]
+        checked += 1
+    assert checked == 5  # every micro-batch compared, none skipped
 
 
 def test_device_images_share_the_array_and_refuse_variable_sizes(tmp_path):

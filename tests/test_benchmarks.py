@@ -60,18 +60,18 @@ def test_demo_recipe_scores_candidates_and_random_init_on_validation(tmp_path):
             "augment.image_size=16", "model.projector_hidden=32", "model.projector_out=16",
             "model.predictor_hidden=32"]
     run_script("demo_recipe.py", "--work", str(tmp_path / "runs"), "--json", str(out), "--dataset", "digits",
-               "--val-size", "200", "--candidates", "chosen", "resnet_small", "lr1",
+               "--val-size", "200", "--candidates", "chosen", "resnet_small", "stem16_epochs2",
                *[a for s in base for a in ("--set", s)])
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["candidate"] for r in rows] == ["chosen", "resnet_small", "lr1"]
-    assert [r["backbone"] for r in rows] == ["resnet_small_nopool", "resnet_small", "resnet_small_nopool"]
+    assert [r["candidate"] for r in rows] == ["chosen", "resnet_small", "stem16_epochs2"]
+    assert [r["backbone"] for r in rows] == ["resnet_small_nopool_stem16", "resnet_small", "resnet_small_nopool_stem16"]
     assert rows[2]["random_init"] == rows[0]["random_init"]  # one random init per architecture
     assert rows[1]["random_init"] != rows[0]["random_init"]
     for r in rows:
         assert set(r["byol"]) == {"knn_k20", "knn_k200", "linear"} and all(0 <= v <= 100 for v in r["byol"].values())
         assert r["gain"] == {k: round(r["byol"][k] - r["random_init"][k], 2) for k in r["byol"]}
-    cfg = (tmp_path / "runs" / "lr1" / "config.yaml").read_text()
-    assert "base_lr: 1.0" in cfg and "name: digits" in cfg  # the candidate's override on top of the base ones
+    cfg = (tmp_path / "runs" / "stem16_epochs2" / "config.yaml").read_text()
+    assert "epochs: 2" in cfg and "name: digits" in cfg  # the candidate's override on top of the base ones
 
 
 def test_linear_grid_times_both_paths(tmp_path):

@@ -78,7 +78,21 @@ def test_cli_prints_resolved_config_and_reports_errors(capsys):
 
 
 def test_flat_dict_covers_every_key():
-    flat = to_flat_dict(load_config(None))
+    """Every leaf field of the Config dataclass tree, found by walking the dataclasses themselves, is a key."""
+    import dataclasses
+
+    def leaves(node, prefix=""):
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
+            if dataclasses.is_dataclass(value):
+                yield from leaves(value, f"{prefix}{f.name}.")
+            else:
+                yield f"{prefix}{f.name}", value
+
+    cfg = load_config(None)
+    expected = dict(leaves(cfg))
+    flat = to_flat_dict(cfg)
+    assert len(expected) > 50 and set(flat) == set(expected)
     assert flat["augment.view2.blur_prob"] == 0.1 and "train.max_steps" in flat
 
 

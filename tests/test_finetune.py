@@ -98,8 +98,11 @@ def test_crop_flip_views_are_keyed_and_carry_no_colour_change():
     torch.testing.assert_close(x, torch.full_like(x, (200 / 255 - 0.5) / 0.25))  # only geometry changes
     img = torch.randint(0, 256, (3, 20, 24), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     views = CropFlipViews([(img, 0)] * 4, size=8, mean=MEAN, std=STD, seed=0)
-    torch.testing.assert_close(views[5][0], views[5][0])
+    again = CropFlipViews([(img, 0)] * 4, size=8, mean=MEAN, std=STD, seed=0)
+    torch.testing.assert_close(again[5][0], views[5][0])  # a fresh instance replays the same key
     assert not torch.equal(views[5][0], views[1][0])  # another epoch, another crop
+    other_seed = CropFlipViews([(img, 0)] * 4, size=8, mean=MEAN, std=STD, seed=1)
+    assert not torch.equal(other_seed[5][0], views[5][0])
 
 
 def test_frozen_encoder_trains_only_the_head(encoder_path):

@@ -281,8 +281,11 @@ def test_voc_no_positives_and_bad_labels_raise():
 # ------------------------------------------------------------------------------------------------
 def test_metrics_registry():
     assert set(METRICS) == {"top1", "top5", "mean_per_class", "voc07_map"}
-    assert METRICS["top1"](SCORES, LABELS) == top1_accuracy(SCORES, LABELS)
-    assert METRICS["top5"](SCORES, LABELS) == top5_accuracy(SCORES, LABELS)
+    # the hand example above: one of four correct at top-1 (the all-tie row counts as wrong); 3 classes <= 5;
+    # per class: class 0 0 of 1, class 1 1 of 2, class 2 0 of 1
+    assert METRICS["top1"](SCORES, LABELS) == pytest.approx(25.0)
+    assert METRICS["top5"](SCORES, LABELS) == pytest.approx(100.0)
+    assert METRICS["mean_per_class"](SCORES, LABELS) == pytest.approx(100 * (0 + 0.5 + 0) / 3)
 
 
 @pytest.mark.parametrize(

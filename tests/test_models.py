@@ -142,3 +142,42 @@ def test_resnet_small_nopool_keeps_twice_the_resolution_of_resnet_small():
     assert dim == dim_small == 128 and isinstance(nopool.maxpool, nn.Identity)
     nopool.load_state_dict(small.state_dict())  # strict: the same parameters
     assert nopool.eval()(x).shape == (2, 128)
+
+
+def test_resnet_small_nopool_stem16_narrows_the_stem_to_the_first_stage():
+    """timm ignores stem_width for its 7x7 stem (64 channels into 16-channel stages); the stem16 variant is 16
+    channels wide, drops the first block's 1x1 projection, keeps the stages' resolution, and costs about half the
+    multiply-accumulates per 28-px image. Its state dict loads into the recipe its docstring gives."""
+    x = torch.randn(2, 3, 28, 28)
+    wide, _ = create_backbone("resnet_small_nopool")
+    narrow, dim = create_backbone("resnet_small_nopool_stem16")
+    assert wide.conv1.out_channels == 64 and wide.layer1[0].downsample is not None  # timm's fixed 64 stem
+    assert narrow.conv1.out_channels == 16 and narrow.bn1.num_features == 16
+    assert narrow.layer1[0].conv1.in_channels == 16 and narrow.layer1[0].downsample is None
+    assert dim == 128 and narrow.eval()(x).shape == (2, 128)
+
+    def macs(model):
+        total = []
+
+        def hook(m, a, out):
+            total.append(out[0].numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1])
+
+        hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+        model.eval()(x[:1])
+        for h in hooks:
+            h.remove()
+        return sum(total)
+
+    # stem 14*14*16*3*49 + block convs; against 14*14*64*3*49 + a 64->16 projection and the same blocks
+    assert macs(narrow) == 14 * 14 * 16 * 3 * 49 + macs(wide) - 14 * 14 * 64 * 3 * 49 - 14 * 14 * 16 * 64 \
+        - 14 * 14 * 16 * 9 * (64 - 16)
+    assert (macs(narrow), macs(wide)) == (3_901_632, 6_840_064)  # 0.57x
+    # the stem16 init is timm's (He normal, fan-out): std sqrt(2 / fan_out) = sqrt(2 / (16 * 49))
+    assert abs(float(narrow.conv1.weight.std()) - (2 / (16 * 49)) ** 0.5) < 0.1 * (2 / (16 * 49)) ** 0.5
+    rebuilt, _ = create_backbone("resnet_small_nopool")
+    rebuilt.conv1 = nn.Conv2d(3, 16, 7, 2, 3, bias=False)
+    rebuilt.bn1 = nn.BatchNorm2d(16)
+    rebuilt.layer1[0].conv1 = nn.Conv2d(16, 16, 3, 1, 1, bias=False)
+    rebuilt.layer1[0].downsample = None
+    rebuilt.load_state_dict(narrow.state_dict())  # strict
+    assert torch.equal(rebuilt.eval()(x), narrow(x))

@@ -75,10 +75,17 @@ def test_biases_and_batchnorm_excluded_everywhere():
 
 
 def test_excluded_params_ignore_weight_decay():
-    b = nn.Parameter(torch.tensor([1.0, 2.0]))
-    b.grad = torch.zeros(2)
-    LARS([{"params": [b], "weight_decay": 0.0, "lars_adapt": False}], lr=1.0, momentum=0.9).step()
-    torch.testing.assert_close(b.detach(), torch.tensor([1.0, 2.0]))
+    """With a zero gradient only weight decay moves a parameter: the groups of ``lars_param_groups`` (wd 0.5)
+    shrink a linear weight by lr x eta x ||w|| along w (LARS-scaled decay) and leave its bias exactly as it was."""
+    layer = nn.Linear(2, 1)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[3.0, 4.0]]))
+        layer.bias.copy_(torch.tensor([1.0]))
+    layer.weight.grad, layer.bias.grad = torch.zeros(1, 2), torch.zeros(1)
+    LARS(lars_param_groups([layer], 0.5), lr=1.0, momentum=0.9, trust_coefficient=0.1).step()
+    # u = 0 + 0.5 w = (1.5, 2), scaled by eta ||w|| / ||u|| = 0.1 x 5 / 2.5: u = 0.1 w, so w <- 0.9 w
+    torch.testing.assert_close(layer.weight.detach(), torch.tensor([[2.7, 3.6]]))
+    torch.testing.assert_close(layer.bias.detach(), torch.tensor([1.0]))
 
 
 def test_bad_hyperparameters_rejected():

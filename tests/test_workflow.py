@@ -1,5 +1,6 @@
 """The workflow files are valid: config schema, dry-run DAG, lint and formatting (real snakemake/snakefmt)."""
 
+import functools
 import json
 import os
 import re
@@ -49,6 +50,7 @@ def test_config_schema_rejects_a_bad_config(tmp_path):
     assert "other_run" in res.stdout + res.stderr and "required" in res.stdout + res.stderr
 
 
+@functools.cache
 def _dry_run_counts(config: str) -> dict[str, int]:
     res = _run(_tool("snakemake"), "-n", "--forceall", "--quiet", "rules", "--configfile", f"config/{config}.yaml")
     assert res.returncode == 0, res.stderr[-2000:]
@@ -57,11 +59,12 @@ def _dry_run_counts(config: str) -> dict[str, int]:
 
 def test_default_config_expands_to_the_demo_dag():
     # 1 run x 1 seed x 2 methods (byol, random-init); datasets fashion_mnist (pretraining) + digits (linear transfer);
-    # kNN at epochs 0 (the initialisation), 1 and 2 for byol only; one report
+    # kNN at epochs 0 (the initialisation) to 4 for byol only (epoch 4, the last, on the final encoder: no export);
+    # one report
     assert _dry_run_counts("config") == {
-        "prepare_dataset": 2, "prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 2, "extract": 4,
-        "knn": 2, "knn_epoch": 3, "linear": 4, "semisup": 4, "transfer_linear": 2, "report": 1, "all": 1,
-        "total": 27}
+        "prepare_dataset": 2, "prepare_pretrain_data": 1, "pretrain": 1, "export_epoch_encoder": 4, "extract": 4,
+        "knn": 2, "knn_epoch": 5, "linear": 4, "semisup": 4, "transfer_linear": 2, "report": 1, "all": 1,
+        "total": 31}
 
 
 def test_demo_seeds_overlay_repeats_the_default_dag_over_three_seeds():
@@ -92,18 +95,32 @@ def test_imagenet_config_expands_to_the_papers_dag(tmp_path):
     weights: no run, no conversion) and random init. Per method: features of 13 datasets, kNN, linear cached +
     augmented, semi-supervised 1 % + 10 %, transfer linear + fine-tuned on 12: 4 x (13 + 1 + 2 + 2 + 12 + 12) = 168,
     + 13 dataset checks + 2 + 2 + report + all = 187."""
-    weights = tmp_path / "data" / "torchvision" / "resnet50-0676ba61.pth"  # a stand-in for the user's download
-    weights.parent.mkdir(parents=True)
-    weights.write_bytes(b"")
-    res = _run(_tool("snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n", "--forceall", "--quiet",
-               "rules", "--configfile", str(ROOT / "config" / "imagenet.yaml"))
-    assert res.returncode == 0, res.stderr[-2000:]
-    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.M)}
+    counts = _imagenet_dry_run_counts(tmp_path)
     assert counts == {
         "prepare_dataset": 13, "prepare_pretrain_data": 2, "pretrain": 2, "extract": 4 * 13, "knn": 4,
         "linear": 4 * 2, "semisup": 4 * 2, "transfer_linear": 4 * 12, "transfer_finetune": 4 * 12, "report": 1,
         "all": 1, "total": 187}
     assert "convert_official" not in counts  # a torchvision state dict is read as it is (--backbone resnet50)
+
+
+def _imagenet_dry_run_counts(tmp_path: Path) -> dict[str, int]:
+    """Jobs of config/imagenet.yaml, with an empty stand-in for the user's download of torchvision's weights."""
+    weights = tmp_path / "data" / "torchvision" / "resnet50-0676ba61.pth"
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    weights.write_bytes(b"")
+    res = _run(_tool("snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n", "--forceall", "--quiet",
+               "rules", "--configfile", str(ROOT / "config" / "imagenet.yaml"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.M)}
+
+
+def test_readme_job_counts_are_the_dry_run_totals(tmp_path):
+    """The README's table of configs states each one's `snakemake -n` job count: it must be what Snakemake plans."""
+    rows = re.findall(r"^\| `config/(\w+)\.yaml`.*\| (\d+) \|$", (ROOT / "README.md").read_text(), re.M)
+    assert {name for name, _ in rows} >= {"config", "cifar10", "imagenet", "ablations_demo"}
+    for name, stated in rows:
+        counts = _imagenet_dry_run_counts(tmp_path) if name == "imagenet" else _dry_run_counts(name)
+        assert counts["total"] == int(stated), f"README says {stated} jobs for config/{name}.yaml"
 
 
 def test_ablations_config_expands_every_variant():

@@ -37,7 +37,8 @@ def register_backbone(name: str) -> Callable:
 
 @register_backbone("resnet_small")
 def resnet_small() -> nn.Module:
-    """ResNet with one BasicBlock per stage and widths 16/32/64/128 (timm architecture; 128-d output).
+    """ResNet with one BasicBlock per stage, stage widths 16/32/64/128 and timm's 64-channel 7x7 stem (timm
+    ignores ``stem_width`` for that stem); 128-d output.
 
     Load its state dict with ``timm.models.resnet.ResNet(BasicBlock, [1,1,1,1], channels=(16,32,64,128),
     stem_width=16, num_classes=0)``.
@@ -53,12 +54,35 @@ def resnet_small_nopool() -> nn.Module:
     """``resnet_small`` without the stem's max-pool: its stages see 14/7/4/2 px of a 28-px image instead of
     7/4/2/1 (the last 3x3 convolutions of ``resnet_small`` act on a single pixel there). The CPU demo's backbone:
     on 2 cores it trains as fast (data path bound, about 950 images/s) and its BYOL encoder gains 3 points of
-    validation kNN over random init in the 2-epoch demo, against 0.3-1.2 for ``resnet_small``.
+    validation kNN over random init in 2-epoch demo runs, against 0.3-1.2 for ``resnet_small``.
 
     Load its state dict with the ``resnet_small`` timm model above and ``model.maxpool = nn.Identity()``.
     """
     model = resnet_small()
     model.maxpool = nn.Identity()
+    return model
+
+
+@register_backbone("resnet_small_nopool_stem16")
+def resnet_small_nopool_stem16() -> nn.Module:
+    """``resnet_small_nopool`` with a 16-channel stem. timm's ResNet ignores ``stem_width`` for its 7x7 stem and
+    makes it 64 channels wide whatever the stage widths, so ``resnet_small`` runs a 64-channel stem at full stem
+    resolution into 16-channel stages (a 1x1 projection in the first block). Here the stem is 16 channels, as
+    wide as the first stage, so the first block needs no projection: 3.9 M multiply-accumulates per 28-px image
+    against 6.8 M (``docs/demo_recipe.md``). Stages at 14/7/4/2 px of a 28-px image, 128-d output.
+
+    Load its state dict with the ``resnet_small_nopool`` model above after ``model.conv1 = nn.Conv2d(3, 16, 7, 2,
+    3, bias=False)``, ``model.bn1 = nn.BatchNorm2d(16)``, ``model.layer1[0].conv1 = nn.Conv2d(16, 16, 3, 1, 1,
+    bias=False)`` and ``model.layer1[0].downsample = None``.
+    """
+    model = resnet_small_nopool()
+    width = model.layer1[0].conv1.out_channels
+    model.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+    model.bn1 = nn.BatchNorm2d(width)
+    model.layer1[0].conv1 = nn.Conv2d(width, width, kernel_size=3, stride=1, padding=1, bias=False)
+    model.layer1[0].downsample = None
+    for conv in (model.conv1, model.layer1[0].conv1):  # timm's ResNet initialisation (He normal, fan-out)
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
     return model
 
 
