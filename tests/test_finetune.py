@@ -157,6 +157,7 @@ def test_a_crashed_run_resumes_from_its_checkpoint_to_identical_weights(encoder_
     assert torch.load(ckpt, weights_only=True)["step"] == 4
     resumed = train_classifier(_classifier(encoder_path), data, spec, 8, MEAN, STD, checkpoint=ckpt,
                                checkpoint_every=2)
+    assert list(straight.state_dict()) == list(resumed.state_dict()) and len(straight.state_dict()) > 10
     for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
 

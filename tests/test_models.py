@@ -173,7 +173,7 @@ def test_resnet_small_nopool_stem16_narrows_the_stem_to_the_first_stage():
         - 14 * 14 * 16 * 9 * (64 - 16)
     assert (macs(narrow), macs(wide)) == (3_901_632, 6_840_064)  # 0.57x
     # the stem16 init is timm's (He normal, fan-out): std sqrt(2 / fan_out) = sqrt(2 / (16 * 49))
-    assert abs(float(narrow.conv1.weight.std()) - (2 / (16 * 49)) ** 0.5) < 0.1 * (2 / (16 * 49)) ** 0.5
+    assert abs(float(narrow.conv1.weight.detach().std()) - (2 / (16 * 49)) ** 0.5) < 0.1 * (2 / (16 * 49)) ** 0.5
     rebuilt, _ = create_backbone("resnet_small_nopool")
     rebuilt.conv1 = nn.Conv2d(3, 16, 7, 2, 3, bias=False)
     rebuilt.bn1 = nn.BatchNorm2d(16)

@@ -43,8 +43,11 @@ def write_config(path: Path, **sections) -> Path:
 
 
 def read_metrics(run: Path) -> list[dict[str, float]]:
+    """The logged rows; never empty (the row-by-row comparisons below must not pass by comparing nothing)."""
     with (run / "metrics.csv").open() as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    assert rows, f"{run / 'metrics.csv'} has no rows"
+    return rows
 
 
 def load(path: Path) -> dict:
@@ -223,6 +226,7 @@ def test_two_process_ddp_with_sync_bn_matches_one_process(reference_run, tmp_pat
     summary = json.loads((tmp_path / "run/summary.json").read_text())
     assert summary["world_size"] == 2 and summary["global_batch"] == 16 and summary["total_steps"] == 8
     ddp, single = read_metrics(tmp_path / "run"), read_metrics(reference_run)
+    assert [r["step"] for r in ddp] == [r["step"] for r in single]
     for a, b in zip(ddp, single):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-3, abs=1e-4)
     assert_same_state(load(tmp_path / "run/encoder.pt"), load(reference_run / "encoder.pt"), exact=False)
