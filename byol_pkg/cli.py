@@ -190,7 +190,7 @@ def cmd_linear(args: argparse.Namespace) -> int:
                                                                               ("top5", res.test_top5))]
     return _emit(args, records, f"linear eval (cached features) {encoder.label} on {args.dataset}: "
                  f"top-1 {res.test_top1:.2f}% top-5 {res.test_top5:.2f}% "
-                 f"(base lr {res.best_base_lr} chosen on validation)")
+                 f"(base lr {res.best_base_lr} chosen on validation)", res.test_predictions)
 
 
 def _image_splits(args: argparse.Namespace):
@@ -258,7 +258,7 @@ def _linear_augmented(args: argparse.Namespace) -> int:
     records = _sweep_records(args, encoder, "linear", res, hp, t0, variant="augmented")
     return _emit(args, records, f"linear eval (augmented) {encoder.label} on {args.dataset}: "
                  f"top-1 {res.test_scores['top1']:.2f}% top-5 {res.test_scores['top5']:.2f}% "
-                 f"({res.best.tag} chosen on validation)")
+                 f"({res.best.tag} chosen on validation)", res.test_predictions)
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
@@ -278,7 +278,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
           "bn_momentum_rule": "TF decay max(1 - 10/steps_per_epoch, 0.9)", "augmentation": "random resized crop + flip"}
     records = _sweep_records(args, encoder, "finetune", res, hp, t0)
     return _emit(args, records, f"fine-tuned {encoder.label} on {args.dataset}: {metric} "
-                 f"{res.test_scores[metric]:.2f}% ({res.best.tag} chosen on validation, refit on train+val)")
+                 f"{res.test_scores[metric]:.2f}% ({res.best.tag} chosen on validation, refit on train+val)",
+                 res.test_predictions)
 
 
 def _listed_subset(args: argparse.Namespace, sp) -> np.ndarray:
@@ -349,16 +350,20 @@ def cmd_semisup(args: argparse.Namespace) -> int:
     variant = Path(args.subset).stem if args.subset else f"{100 * args.fraction:g}%"
     records = _sweep_records(args, encoder, "semisup", res, hp, t0, variant=variant)
     return _emit(args, records, f"semi-supervised ({len(idx)} labelled images) {encoder.label} on {args.dataset}: "
-                 f"top-1 {res.test_scores['top1']:.2f}% top-5 {res.test_scores['top5']:.2f}% ({res.best.tag})")
+                 f"top-1 {res.test_scores['top1']:.2f}% top-5 {res.test_scores['top5']:.2f}% ({res.best.tag})",
+                 res.test_predictions)
 
 
-def _emit(args: argparse.Namespace, records: list, line: str) -> int:
-    """Print the command's one-line summary and write its result records to ``--out`` (atomically)."""
+def _emit(args: argparse.Namespace, records: list, line: str, predictions=None) -> int:
+    """Print the command's one-line summary and write its result records to ``--out`` (atomically), with the
+    test predictions they were computed from beside them (``<out>.predictions.npz``, see eval/predictions.py)."""
+    from .eval.predictions import predictions_path, save_predictions
     from .eval.results import write_results
-
 
     print(line)
     if args.out:
+        if predictions is not None:
+            save_predictions(predictions_path(args.out), predictions)
         write_results(args.out, records)
     return 0
 
@@ -403,7 +408,7 @@ def cmd_transfer_linear(args: argparse.Namespace) -> int:
                          "preprocessing": "shorter side resized to the crop size, centre crop (App. D.2)"},
         seed=args.seed, wall_s=time.perf_counter() - t0)
     return _emit(args, [record], f"transfer linear {encoder.label} on {args.dataset}: {metric} {res.test_score:.2f}% "
-          f"(lambda {res.best_lambda:.3g} chosen on validation, refit on train+val)")
+          f"(lambda {res.best_lambda:.3g} chosen on validation, refit on train+val)", res.test_predictions)
 
 
 def cmd_subset(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from data_fixtures import make_cifar10, make_cifar100
+from independent_metrics import INDEPENDENT
 from transfer_fixtures import (
     MAKERS,
     make_birdsnap,
@@ -35,6 +36,7 @@ from byol_pkg.data.holdout import (
     stratified_holdout,
 )
 from byol_pkg.data.transfer import SPLITS, TRANSFER_DATASETS, TransferDataset
+from byol_pkg.eval.predictions import load_predictions, predictions_path
 from byol_pkg.eval.results import read_results
 from byol_pkg.metrics import metric_for_dataset
 
@@ -369,7 +371,10 @@ def one_cli_thread(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 E2E_MAKERS = {**MAKERS, "cifar10": lambda root: make_cifar10(root, 10, 5),
-              "cifar100": lambda root: make_cifar100(root, 60, 8)}
+              "cifar100": lambda root: make_cifar100(root, 60, 8),
+              # classes of unequal size in the test split, so that mean per-class accuracy and top-1 differ
+              "fgvc_aircraft": lambda root: make_fgvc_aircraft(root, {"train": 3, "val": 2, "test": (1, 2, 4)}),
+              "oxford_pets": lambda root: make_oxford_pets(root, test_per_class=(2, 3, 5))}
 
 
 @pytest.mark.parametrize("name", list(TRANSFER_DATASETS))
@@ -395,12 +400,23 @@ def test_transfer_linear_cli(name: str, encoder_path: Path, tmp_path: Path, one_
         assert f"# count: {len(lists[split])}" in lines
     assert [len(lists[s]) for s in (spec.train, spec.val, spec.test)] == list(sizes.values())
     assert not set(lists[spec.train]) & set(lists[spec.val])
+    assert_value_recomputes(rec, out, sizes["test"])
 
 
-@pytest.mark.parametrize("name", ["voc2007", "oxford_pets"])
+def assert_value_recomputes(rec: dict, out: Path, n_test: int) -> None:
+    """The reported value is the dataset's metric of the saved test predictions, recomputed independently
+    (tests/independent_metrics.py), and the predictions cover the whole test split."""
+    pred = load_predictions(predictions_path(out))
+    assert len(pred.labels) == len(pred.scores) == n_test
+    assert rec["value"] == pytest.approx(INDEPENDENT[rec["metric"]](pred.scores, pred.labels), abs=1e-9)
+    if rec["metric"] == "mean_per_class":  # the fixture tells the two apart: top-1 in its place would fail here
+        assert INDEPENDENT["top1"](pred.scores, pred.labels) != pytest.approx(rec["value"], abs=1e-9)
+
+
+@pytest.mark.parametrize("name", ["voc2007", "oxford_pets", "food101"])
 def test_finetune_cli_on_transfer_datasets(name: str, encoder_path: Path, tmp_path: Path) -> None:
-    """Fine-tuning end to end: multi-label VOC2007 (sigmoid heads, 11-point mAP) and Pets (mean per-class),
-    the paper's splits, refit on train+val."""
+    """Fine-tuning end to end: multi-label VOC2007 (sigmoid heads, 11-point mAP), Pets (mean per-class) and
+    Food-101 (top-1), the paper's splits, refit on train+val; each value recomputed from the saved predictions."""
     spec = TRANSFER_DATASETS[name]
     root, out = tmp_path / "data", tmp_path / "ft.json"
     E2E_MAKERS[name](root)
@@ -413,3 +429,4 @@ def test_finetune_cli_on_transfer_datasets(name: str, encoder_path: Path, tmp_pa
     assert rec["protocol"] == "finetune" and rec["metric"] == spec.metric and 0 <= rec["value"] <= 100
     assert rec["split_sizes"] == sizes
     assert len(rec["hyperparameters"]["val_scores"]) == 2
+    assert_value_recomputes(rec, out, sizes["test"])

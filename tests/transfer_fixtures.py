@@ -201,9 +201,11 @@ def make_stanford_cars(root: PathLike, train_per_class: tuple[int, ...] = (10, 1
 # ------------------------------------------------------------------------------------------ FGVC-Aircraft
 
 
-def make_fgvc_aircraft(root: PathLike, per_class: dict[str, int] | None = None, seed: int = 0) -> Fixture:
+def make_fgvc_aircraft(root: PathLike, per_class: dict[str, int | tuple[int, ...]] | None = None,
+                       seed: int = 0) -> Fixture:
     """``<root>/fgvc-aircraft-2013b/data/{images, variants.txt, images_variant_<split>.txt}`` (plus the family
-    and manufacturer files, which must not be used). Two variants share a family."""
+    and manufacturer files, which must not be used). Two variants share a family. ``per_class[split]``: one
+    count for every variant, or one per variant."""
     rng = np.random.default_rng(seed)
     per_class = per_class or {"train": 3, "val": 2, "test": 2}
     data = Path(root) / "fgvc-aircraft-2013b" / "data"
@@ -215,7 +217,7 @@ def make_fgvc_aircraft(root: PathLike, per_class: dict[str, int] | None = None, 
     next_id = 1000000
     for label, variant in enumerate(variants):
         for split, n in per_class.items():
-            for _ in range(n):
+            for _ in range(n if isinstance(n, int) else n[label]):
                 next_id += int(rng.integers(1, 999))
                 path = write_jpeg(data / "images" / f"{next_id:07d}.jpg", rng)
                 lines[split].append((f"{next_id:07d}", variant))
@@ -304,16 +306,18 @@ def make_dtd(root: PathLike, per_split: int = 3, nested: bool = False, seed: int
 # ------------------------------------------------------------------------------------------ Oxford-IIIT Pets
 
 
-def make_oxford_pets(root: PathLike, trainval_per_class: tuple[int, ...] = (23, 22, 25), test_per_class: int = 3,
-                     seed: int = 0) -> Fixture:
-    """``<root>/oxford-iiit-pet/{images/<Breed>_<n>.jpg, annotations/{trainval,test,list}.txt}``."""
+def make_oxford_pets(root: PathLike, trainval_per_class: tuple[int, ...] = (23, 22, 25),
+                     test_per_class: int | tuple[int, ...] = 3, seed: int = 0) -> Fixture:
+    """``<root>/oxford-iiit-pet/{images/<Breed>_<n>.jpg, annotations/{trainval,test,list}.txt}``; test images:
+    one count for every breed, or one per breed."""
     rng = np.random.default_rng(seed)
     base = Path(root) / "oxford-iiit-pet"
     breeds = [("Abyssinian", 1), ("american_bulldog", 2), ("Bengal", 1)][: len(trainval_per_class)]
     fx = Fixture(base, [b for b, _ in breeds], {"trainval": {}, "test": {}})
     lines: dict[str, list[str]] = {"trainval": [], "test": []}
     for label, (breed, species) in enumerate(breeds):
-        numbers = rng.permutation(np.arange(1, 200))[: trainval_per_class[label] + test_per_class]
+        n_test = test_per_class if isinstance(test_per_class, int) else test_per_class[label]
+        numbers = rng.permutation(np.arange(1, 200))[: trainval_per_class[label] + n_test]
         for k, number in enumerate(numbers):
             split = "trainval" if k < trainval_per_class[label] else "test"
             image_id = f"{breed}_{number}"

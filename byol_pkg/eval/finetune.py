@@ -41,6 +41,7 @@ from ..augment import EvalTransform
 from ..io import atomic_torch_save, atomic_write_json
 from .grids import (FINETUNE_BATCH, FINETUNE_LRS, FINETUNE_STEPS, FINETUNE_WDS, LINEAR_AUG_BATCH,
                     LINEAR_AUG_EPOCHS, SEMISUP_BATCH, SEMISUP_EPOCHS, SEMISUP_LRS)
+from .predictions import Predictions, load_predictions, save_predictions
 from .supervised import Classifier, RunSpec, predict_scores, train_classifier
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class SweepResult:
     refit_size: int | None
     wall_s: float
     best_spec: dict = field(default_factory=dict)
+    test_predictions: Predictions | None = None  # the selected (refit) model's test scores
 
 
 @dataclass
@@ -151,8 +153,10 @@ class SweepStateError(ValueError):
     """The work folder holds the unfinished state of a different sweep."""
 
 
+#: The selected model's test scores and labels in the work folder (copied beside the result file by the CLI).
+TEST_PREDICTIONS = "test_predictions.npz"
 #: Files of a sweep's state in its work folder (removed when a finished sweep is replaced by another).
-_STATE = ("sweep.json", "final.json", "best.pt", "refit.ckpt")
+_STATE = ("sweep.json", "final.json", "best.pt", "refit.ckpt", TEST_PREDICTIONS)
 
 
 def _check_work_dir(work: Path, fingerprint: dict) -> None:
@@ -220,9 +224,11 @@ def run_sweep(points: Sequence[GridPoint], make_model: Callable[[], Classifier],
     final = work / "final.json"
     if final.is_file():
         saved = json.loads(final.read_text())
-        if saved["selected"] == best.tag and sorted(saved["test_scores"]) == sorted(test_metrics):
+        if (saved["selected"] == best.tag and sorted(saved["test_scores"]) == sorted(test_metrics)
+                and (work / TEST_PREDICTIONS).is_file()):
             log.info("%s: already finished (%s)", desc, final)
-            return _result(best, val_scores, saved["test_scores"], data, t0, saved["spec"])
+            return _result(best, val_scores, saved["test_scores"], data, t0, saved["spec"],
+                           load_predictions(work / TEST_PREDICTIONS))
 
     # Only now is the test split touched, once, for the selected configuration.
     if data.trainval is not None:
@@ -242,13 +248,15 @@ def run_sweep(points: Sequence[GridPoint], make_model: Callable[[], Classifier],
     scores, labels = predict_scores(model, data.test, _eval_transform(s), s.eval_batch_size, s.device,
                                     s.num_workers, s.precision)
     test_scores = {name: float(fn(scores, labels)) for name, fn in test_metrics.items()}
+    predictions = Predictions(labels=np.asarray(labels), scores=np.asarray(scores))
+    save_predictions(work / TEST_PREDICTIONS, predictions)  # before final.json: a finished sweep has both
     atomic_write_json(final, {"selected": best.tag, "test_scores": test_scores, "spec": spec.describe()})
-    return _result(best, val_scores, test_scores, data, t0, spec.describe())
+    return _result(best, val_scores, test_scores, data, t0, spec.describe(), predictions)
 
 
 def _result(best: GridPoint, val_scores: dict[str, float], test_scores: dict[str, float], data: SweepData,
-            t0: float, spec: dict) -> SweepResult:
+            t0: float, spec: dict, predictions: Predictions | None = None) -> SweepResult:
     return SweepResult(best=best, val_scores=val_scores, test_scores=test_scores, train_size=len(data.train),
                        val_size=len(data.val), test_size=len(data.test),
                        refit_size=None if data.trainval is None else len(data.trainval),
-                       wall_s=time.perf_counter() - t0, best_spec=spec)
+                       wall_s=time.perf_counter() - t0, best_spec=spec, test_predictions=predictions)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..metrics import top1_accuracy, top5_accuracy
+from .predictions import Predictions
 
 LINEAR_BASE_LRS: tuple[float, ...] = (0.4, 0.3, 0.2, 0.1, 0.05)
 
@@ -35,6 +36,7 @@ class LinearResult:
     test_size: int
     wall_s: float
     config: dict = field(default_factory=dict)
+    test_predictions: Predictions | None = None  # the selected head's test logits, ``test_top1``'s inputs
 
 
 def train_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, base_lr: float, epochs: int = 80,
@@ -126,4 +128,5 @@ def linear_eval(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.
                         len(ytr), len(yva), len(yte), time.perf_counter() - t0,
                         {"epochs": epochs, "batch_size": batch_size, "optimizer": "SGD nesterov momentum 0.9",
                          "weight_decay": 0.0, "schedule": "cosine, no warm-up", "lr_scaling": "base x batch/256",
-                         "mode": "cached centre-crop features"})
+                         "mode": "cached centre-crop features"},
+                        Predictions(labels=np.asarray(test[1]), scores=np.asarray(scores, dtype=np.float32)))

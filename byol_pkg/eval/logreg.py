@@ -41,6 +41,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .predictions import Predictions
+
 LAMBDAS: np.ndarray = np.logspace(-6, 5, 45)
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
@@ -156,6 +158,7 @@ class SweepResult:
     wall_s: float
     iters: list[int] = field(default_factory=list)  # L-BFGS iterations per λ (``lambdas`` order)
     refit_iters: int = 0
+    test_predictions: Predictions | None = None  # the refit classifier's test scores, ``test_score``'s inputs
 
 
 def _as_tensor(a: ArrayLike, device: str | torch.device, dtype: torch.dtype | None) -> Tensor:
@@ -241,9 +244,11 @@ def sweep_path(train: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLike, ArrayLi
     st = {}
     W, b = fit_logreg(scale(xtv), ttv, lams[k], num_classes, init=sols[k] if warm_start else None,
                       max_iter=max_iter, tol=tol, multilabel=multilabel, mask=mtv, stats=st)
-    test_score = float(metric(predict_scores(scale(xte), W, b).cpu().numpy(), yte.cpu().numpy()))
+    test = Predictions(labels=yte.cpu().numpy(), scores=predict_scores(scale(xte), W, b).cpu().numpy())
+    test_score = float(metric(test.scores, test.labels))
     if stats is not None:
         stats.update(total_iters=int(sum(iters)), refit_iters=int(st["n_iter"]))
     return SweepResult(best_lambda=lams[k], val_scores=val_scores, test_score=test_score, lambdas=lams,
                        train_size=len(xtr), val_size=len(xva), test_size=len(xte),
-                       wall_s=time.perf_counter() - t0, iters=iters, refit_iters=int(st["n_iter"]))
+                       wall_s=time.perf_counter() - t0, iters=iters, refit_iters=int(st["n_iter"]),
+                       test_predictions=test)

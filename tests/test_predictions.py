@@ -1,0 +1,32 @@
+"""Test predictions kept beside result files (eval/predictions.py)."""
+
+import numpy as np
+import pytest
+
+from byol_pkg.eval.predictions import Predictions, load_predictions, predictions_path, save_predictions
+
+
+def test_predictions_round_trip_beside_the_result_file(tmp_path):
+    out = tmp_path / "eval" / "digits.json"
+    assert predictions_path(out) == tmp_path / "eval" / "digits.predictions.npz"
+    labels = np.array([[1, -1, 0], [-1, 1, 1]], dtype=np.int64)  # multi-label (VOC's 1/-1/0)
+    scores = np.array([[0.5, -1.0, 2.0], [0.25, 3.0, -0.5]], dtype=np.float64)
+    save_predictions(predictions_path(out), Predictions(labels=labels, scores=scores))
+    back = load_predictions(predictions_path(out))
+    assert back.scores.dtype == np.float32 and np.array_equal(back.scores, scores.astype(np.float32))
+    assert np.array_equal(back.labels, labels)
+    assert [p.name for p in out.parent.iterdir()] == ["digits.predictions.npz"]  # no temporary file left
+
+
+def test_mismatched_predictions_are_refused():
+    with pytest.raises(ValueError, match="do not match"):
+        Predictions(labels=np.zeros(3, dtype=np.int64), scores=np.zeros((2, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match="do not match"):
+        Predictions(labels=np.zeros(3, dtype=np.int64), scores=np.zeros(3, dtype=np.float32))
+
+
+def test_a_pickled_object_array_is_not_loaded(tmp_path):
+    path = tmp_path / "x.predictions.npz"
+    np.savez(path, labels=np.array([object()], dtype=object), scores=np.zeros((1, 2)))
+    with pytest.raises(ValueError):
+        load_predictions(path)
