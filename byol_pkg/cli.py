@@ -11,10 +11,14 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import __version__
+
+if TYPE_CHECKING:  # imported lazily at run time, like every command's dependencies
+    from .eval.predictions import Predictions
 
 
 def _setup_logging(out_dir: Path | None, quiet: bool = False) -> None:
@@ -354,7 +358,7 @@ def cmd_semisup(args: argparse.Namespace) -> int:
                  res.test_predictions)
 
 
-def _emit(args: argparse.Namespace, records: list, line: str, predictions=None) -> int:
+def _emit(args: argparse.Namespace, records: list, line: str, predictions: Predictions | None = None) -> int:
     """Print the command's one-line summary and write its result records to ``--out`` (atomically), with the
     test predictions they were computed from beside them (``<out>.predictions.npz``, see eval/predictions.py)."""
     from .eval.predictions import predictions_path, save_predictions

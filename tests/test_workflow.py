@@ -50,11 +50,16 @@ def test_config_schema_rejects_a_bad_config(tmp_path):
     assert "other_run" in res.stdout + res.stderr and "required" in res.stdout + res.stderr
 
 
+def _job_counts(stdout: str) -> dict[str, int]:
+    """``{rule: jobs, ..., "total": n}`` from the job-stats table Snakemake prints."""
+    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", stdout, re.M)}
+
+
 @functools.cache
 def _dry_run_counts(config: str) -> dict[str, int]:
     res = _run(_tool("snakemake"), "-n", "--forceall", "--quiet", "rules", "--configfile", f"config/{config}.yaml")
     assert res.returncode == 0, res.stderr[-2000:]
-    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.M)}
+    return _job_counts(res.stdout)
 
 
 def test_default_config_expands_to_the_demo_dag():
@@ -73,7 +78,7 @@ def test_demo_seeds_overlay_repeats_the_default_dag_over_three_seeds():
     res = _run(_tool("snakemake"), "-n", "--forceall", "--quiet", "rules", "--configfile", "config/config.yaml",
                "config/demo_seeds.yaml")
     assert res.returncode == 0, res.stderr[-2000:]
-    seeds = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.M)}
+    seeds = _job_counts(res.stdout)
     single = _dry_run_counts("config")
     once = {"prepare_dataset", "prepare_pretrain_data", "report", "all"}
     assert {k: v for k, v in seeds.items() if k != "total"} == {
@@ -111,7 +116,7 @@ def _imagenet_dry_run_counts(tmp_path: Path) -> dict[str, int]:
     res = _run(_tool("snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n", "--forceall", "--quiet",
                "rules", "--configfile", str(ROOT / "config" / "imagenet.yaml"))
     assert res.returncode == 0, res.stderr[-2000:]
-    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.M)}
+    return _job_counts(res.stdout)
 
 
 def test_readme_job_counts_are_the_dry_run_totals(tmp_path):
@@ -221,7 +226,7 @@ def _smk(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess
 
 
 def _planned(res: subprocess.CompletedProcess) -> dict[str, int]:
-    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.M) if k != "total"}
+    return {k: v for k, v in _job_counts(res.stdout).items() if k != "total"}
 
 
 def test_workflow_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
