@@ -120,8 +120,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_knn(args: argparse.Namespace) -> int:
     from .eval.feature_cache import cached_features
-    from .eval.knn import knn_accuracy
+    from .eval.knn import knn_predict
+    from .eval.predictions import Predictions
     from .eval.results import ResultRecord
+    from .metrics import top1_accuracy
 
     encoder = _start_eval(args)
     t0 = time.perf_counter()
@@ -134,9 +136,11 @@ def cmd_knn(args: argparse.Namespace) -> int:
     if epoch is None and not encoder.random_init:
         epoch = encoder.meta.get("pretrain_epoch")  # set by byol export-encoder
     extra = {} if epoch is None else {"pretrain_epoch": epoch}
-    records = []
+    records, predictions = [], {}
     for k in args.k:
-        value = knn_accuracy(train_x, train_y, test_x, test_y, k, args.temperature, num_classes, args.device)
+        scores = knn_predict(train_x, train_y, test_x, k, args.temperature, num_classes, device=args.device).numpy()
+        predictions[f"k={k}"] = Predictions(labels=np.asarray(test_y), scores=scores)
+        value = top1_accuracy(scores, test_y)
         records.append(ResultRecord(
             protocol="knn", variant=f"k={k}", metric="top1", value=value, dataset=args.dataset, encoder=encoder.label,
             encoder_sha256=encoder.sha256, method=args.method, backbone=encoder.meta["backbone"],
@@ -145,7 +149,8 @@ def cmd_knn(args: argparse.Namespace) -> int:
             wall_s=time.perf_counter() - t0))
     scores = ", ".join(f"k={r.hyperparameters['k']} top-1 {r.value:.2f}%" for r in records)
     at = "" if epoch is None else f" (pretraining epoch {epoch})"
-    return _emit(args, records, f"kNN (T={args.temperature}) {encoder.label}{at} on {args.dataset}: {scores}")
+    return _emit(args, records, f"kNN (T={args.temperature}) {encoder.label}{at} on {args.dataset}: {scores}",
+                 predictions)
 
 
 def _train_val_test(args: argparse.Namespace, encoder, preprocessing: str = "test"):
@@ -358,7 +363,8 @@ def cmd_semisup(args: argparse.Namespace) -> int:
                  res.test_predictions)
 
 
-def _emit(args: argparse.Namespace, records: list, line: str, predictions: Predictions | None = None) -> int:
+def _emit(args: argparse.Namespace, records: list, line: str,
+          predictions: Predictions | dict[str, Predictions] | None = None) -> int:
     """Print the command's one-line summary and write its result records to ``--out`` (atomically), with the
     test predictions they were computed from beside them (``<out>.predictions.npz``, see eval/predictions.py)."""
     from .eval.predictions import predictions_path, save_predictions

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from independent_metrics import top1 as independent_top1
 
 from byol_pkg.augment import EvalTransform
 from byol_pkg.cli import main
@@ -16,6 +17,7 @@ from byol_pkg.eval.encoder import load_encoder
 from byol_pkg.eval.feature_cache import EncoderRef, cached_features, load_features
 from byol_pkg.eval.features import extract_features
 from byol_pkg.eval.knn import knn_accuracy, knn_predict
+from byol_pkg.eval.predictions import load_predictions, predictions_path
 from byol_pkg.eval.results import read_results
 
 
@@ -141,6 +143,19 @@ def test_knn_command_writes_tidy_records(encoder_path, tmp_path, capsys):
     assert "kNN (T=0.07)" in (line := capsys.readouterr().out) and "k=20 top-1" in line and "k=200 top-1" in line
     train_x, train_y = load_features(next((tmp_path / "c").glob("*/digits/train")))
     assert train_x.shape == (1437, 128) and train_y.shape == (1437,)
+    # each k's value recomputes from its kept votes, and the votes of a few queries from their definition
+    test_x, test_y = load_features(next((tmp_path / "c").glob("*/digits/test")))
+    bank = train_x / np.linalg.norm(train_x, axis=1, keepdims=True)
+    for r in records:
+        k = r["hyperparameters"]["k"]
+        pred = load_predictions(predictions_path(out), f"k={k}")
+        assert np.array_equal(pred.labels, test_y) and pred.scores.shape == (360, 10)
+        assert r["value"] == pytest.approx(independent_top1(pred.scores, pred.labels), abs=1e-9)
+        for i in (0, 123, 359):
+            cos = bank @ (test_x[i] / np.linalg.norm(test_x[i]))
+            nearest = np.argsort(-cos, kind="stable")[:k]
+            votes = np.bincount(train_y[nearest], weights=np.exp(cos[nearest] / 0.07), minlength=10)
+            assert np.allclose(pred.scores[i], votes, rtol=1e-4)
 
 
 def test_heldout_is_stratified_deterministic_and_saved(tmp_path):

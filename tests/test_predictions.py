@@ -30,3 +30,17 @@ def test_a_pickled_object_array_is_not_loaded(tmp_path):
     np.savez(path, labels=np.array([object()], dtype=object), scores=np.zeros((1, 2)))
     with pytest.raises(ValueError):
         load_predictions(path)
+
+
+def test_one_score_matrix_per_variant(tmp_path):
+    """kNN reports k=20 and k=200 from one set of features: one matrix per variant, the same labels."""
+    path = tmp_path / "knn.predictions.npz"
+    labels = np.array([0, 2, 1])
+    by_k = {f"k={k}": Predictions(labels=labels, scores=np.full((3, 3), float(k))) for k in (20, 200)}
+    save_predictions(path, by_k)
+    assert np.array_equal(load_predictions(path, "k=200").scores, np.full((3, 3), 200.0, np.float32))
+    assert np.array_equal(load_predictions(path, "k=20").labels, labels)
+    with pytest.raises(KeyError, match=r"variant 'k=5' \(it keeps \['k=20', 'k=200'\]\)"):
+        load_predictions(path, "k=5")
+    with pytest.raises(ValueError, match="different labels"):
+        save_predictions(path, {"a": by_k["k=20"], "b": Predictions(labels=labels[::-1], scores=np.zeros((3, 3)))})

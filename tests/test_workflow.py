@@ -261,20 +261,20 @@ def test_workflow_runs_end_to_end_and_reruns_only_what_changed(tmp_path):
     assert (work / "results/pretrain/tiny/seed0/encoder.pt").is_file()
     assert (work / "results/logs/pretrain/tiny/seed0.log").is_file()
     assert (work / "results/benchmarks/eval/byol/seed0/knn_digits.tsv").is_file()
-    # every protocol that trains a classifier keeps its test predictions; each reported value recomputes from them
+    # every protocol keeps its test predictions (kNN one score matrix per k); each reported value recomputes from them
     from independent_metrics import INDEPENDENT
 
     from byol_pkg.eval.predictions import load_predictions, predictions_path
 
     recomputed = set()
-    for result in sorted((work / "results/eval").glob("*/seed0/*/digits.json")):
-        if not predictions_path(result).is_file():
-            continue
-        pred = load_predictions(predictions_path(result))
+    results = sorted((work / "results/eval").glob("*/seed0/*/digits*.json"))
+    for result in (r for r in results if r.parent.name != "features"):  # features/: the cache's index
         for rec in json.loads(result.read_text()):
+            pred = load_predictions(predictions_path(result), rec.get("variant"))
             assert rec["value"] == pytest.approx(INDEPENDENT[rec["metric"]](pred.scores, pred.labels), abs=1e-9)
             recomputed.add((rec["protocol"], rec.get("variant", ""), rec["metric"]))
-    assert {p for p, _, _ in recomputed} == {"linear", "semisup", "transfer_linear", "finetune"}
+    assert {p for p, _, _ in recomputed} == {"knn", "linear", "semisup", "transfer_linear", "finetune"}
+    assert ("knn", "k=5", "top1") in recomputed
 
     metrics = json.loads((work / "results/report/metrics.json").read_text())  # DVC's metrics file
     assert metrics["byol"]["knn:k=5"]["digits"]["top1"] > 0
