@@ -351,6 +351,7 @@ def test_jpeg_files_travel_undecoded_and_decode_to_the_same_pixels(tmp_path):
     assert "jpeg" in kinds and "png" in kinds
     batch = collate_draws(items)
     decoded = decode_on_device(batch["images"], torch.device("cpu"))
+    assert len(decoded) == len(ds) == 10  # every image decoded, none dropped
     for i, img in enumerate(decoded):
         assert torch.equal(img, ds.load_image(i)), ds.paths[i]
     views = BatchedViewTransform(paper_view_params(1), 8)(decoded, batch["uniforms"][:, 0])

@@ -211,6 +211,7 @@ def write_official(path: Path, online: torch.nn.Module, target: torch.nn.Module 
 
 def assert_same_state(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
     assert list(got) == list(want)
+    assert len(want) == 53 + 53 * 5  # every caller's ResNet-50 (no fc): 53 convolutions, 53 BatchNorms of 5 entries
     for key, value in want.items():
         assert got[key].dtype == value.dtype and got[key].shape == value.shape, key
         assert torch.equal(got[key], value), key
@@ -297,6 +298,7 @@ def test_converted_encoder_gives_the_original_features(converted, nets) -> None:
 def test_other_spellings_of_the_release(variant, nets, tmp_path: Path) -> None:
     path = write_official(tmp_path / "ckpt.pkl", nets[0], None, **variant)
     flat = load_official_checkpoint(path)
+    assert len(flat) == 53 + 53 * 2 + 53 * 2 * 3  # the online encoder's arrays, as in the original spelling
     assert all(isinstance(v, np.ndarray) for v in flat.values())
     assert_same_state(convert_official_state(flat, 50), reference_state(nets[0]))
 

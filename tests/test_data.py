@@ -41,7 +41,7 @@ def no_system_fashion(monkeypatch: pytest.MonkeyPatch) -> None:
 def check_contract(ds: ImageDataset, images: np.ndarray, labels: np.ndarray) -> None:
     """``ds`` matches the arrays exactly and honours the item contract."""
     assert isinstance(ds, ImageDataset)
-    assert len(ds) == len(images) == len(labels)
+    assert len(ds) == len(images) == len(labels) > 0  # every caller's arrays hold images: none compared would pass
     assert isinstance(ds.targets, np.ndarray) and ds.targets.dtype == np.int64
     np.testing.assert_array_equal(ds.targets, labels)
     assert ds.channels == images.shape[1]
@@ -57,6 +57,7 @@ def assert_one_line_not_found(exc: pytest.ExceptionInfo, *paths: Path) -> str:
     msg = str(exc.value)
     assert isinstance(exc.value, FileNotFoundError)
     assert "\n" not in msg
+    assert paths  # at least one path to look for
     for p in paths:
         assert str(p) in msg, f"{p} missing from: {msg}"
     return msg
@@ -345,6 +346,7 @@ def test_image_folder_roundtrip(tmp_path: Path) -> None:
         "img_003.bmp",
         "img_004.webp",
     ]
+    assert len(written["train"]) == len(ds) == 7
     for i, (path, label, expected) in enumerate(written["train"]):
         img, got_label = ds[i]
         assert ds.paths[i] == path and got_label == label

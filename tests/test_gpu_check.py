@@ -34,6 +34,9 @@ def test_smoke_run_writes_every_output(tmp_path):
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     report = json.loads((out / "gpu_check.json").read_text())
     assert report["smoke"] is True and list(report["sections"]) == SECTIONS
+    # the checks a smoke run records, unjudged (step's MFU and memory checks are made on the GPU only)
+    assert {name: len(s["checks"]) for name, s in report["sections"].items()} == {
+        "environment": 1, "cuda_tests": 1, "step": 0, "end_to_end": 6, "learning": 3, "workflow": 1, "peers": 1}
     for name, section in report["sections"].items():
         assert section["status"] == "ok", (name, section["commands"])
         assert (out / section["log"]).stat().st_size > 0

@@ -36,6 +36,7 @@ def test_staged_versions_meet_the_projects_requirements():
     needed = [Requirement(r) for r in project["dependencies"]]
     needed += [Requirement(r) for r in project["optional-dependencies"]["bench"]]
     needed += [Requirement(r) for r in project["optional-dependencies"]["workflow"] if r.startswith("snakemake>")]
+    assert {"torch", "lightly", "byol-pytorch", "snakemake"} <= {canonicalize_name(r.name) for r in needed}  # 3 lists
     for req in needed:
         name = canonicalize_name(req.name)
         assert name in staged or name in image, f"{req.name}: neither staged nor in the GPU image"

@@ -63,3 +63,44 @@ def test_collapse_std_zero_for_collapsed_and_about_inv_sqrt_d_for_spread():
     torch.manual_seed(0)
     d = 128
     assert collapse_std(torch.randn(4096, d)).item() == pytest.approx(1 / math.sqrt(d), rel=0.05)
+
+
+@pytest.mark.parametrize("bad", range(4))
+def test_any_one_mismatched_shape_is_refused(bad):
+    """Each of the four tensors may be the odd one out, narrower or wider than the rest (a shape check that
+    compared only some pairs, or compared with <=, would let one through)."""
+    for width in (2, 4):
+        shapes = [(2, 3)] * 4
+        shapes[bad] = (2, width)
+        with pytest.raises(ValueError, match="four \\[batch, dim\\] tensors"):
+            byol_loss(*(torch.randn(s) for s in shapes))
+    for pred, target in (((2, 3), (2, 4)), ((2, 4), (2, 3))):  # predictor and projector widths differ
+        with pytest.raises(ValueError, match="four \\[batch, dim\\] tensors"):
+            byol_loss(torch.randn(pred), torch.randn(pred), torch.randn(target), torch.randn(target))
+    for shape in ((3,), (2, 3, 4)):  # one shape, but not [batch, dim]
+        with pytest.raises(ValueError, match="four \\[batch, dim\\] tensors"):
+            byol_loss(*(torch.randn(shape) for _ in range(4)))
+
+
+def test_a_zero_vector_gives_a_finite_loss():
+    """The norm is clamped at a tiny epsilon (the official l2_normalize): a zero prediction or target counts as
+    orthogonal to everything (loss 2), not NaN, and a short nonzero vector is still normalised exactly."""
+    p, z = torch.zeros(1, 3), torch.tensor([[1.0, 2.0, 2.0]])
+    assert regression_loss(p, z).item() == 2.0 and regression_loss(z, p).item() == 2.0
+    assert regression_loss(1e-6 * z, z).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_regression_loss_normalises_and_sums_over_the_last_dimension():
+    """Per vector along the last axis, whatever the leading axes ([views, batch, dim] here): 2 - 2 cos."""
+    torch.manual_seed(2)
+    p, z = torch.randn(2, 3, 5), torch.randn(2, 3, 5)
+    expected = 2 - 2 * torch.nn.functional.cosine_similarity(p, z, dim=-1)
+    out = regression_loss(p, z)
+    assert out.shape == (2, 3) and torch.allclose(out, expected, atol=1e-6)
+
+
+def test_collapse_std_hand_example():
+    """Rows l2-normalised first, then the std of each dimension over the batch (unbiased), averaged over
+    dimensions: rows (3, 4) and (0, 2) -> (0.6, 0.8) and (0, 1); stds 0.6/sqrt(2) and 0.2/sqrt(2)."""
+    z = torch.tensor([[3.0, 4.0], [0.0, 2.0]])
+    assert collapse_std(z).item() == pytest.approx((0.6 + 0.2) / math.sqrt(2) / 2, abs=1e-6)

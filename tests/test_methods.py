@@ -101,6 +101,7 @@ def test_byol_batch_loss_is_the_regression_loss_on_target_projections():
     torch.testing.assert_close(loss, expected)
     torch.testing.assert_close(monitor, z1)
     loss.backward()
+    assert len(list(nets.target.parameters())) == 39 + 5  # resnet_small encoder + projector (Linear, BN, Linear)
     assert all(p.grad is None for p in nets.target.parameters())
 
 
@@ -181,6 +182,7 @@ def test_pretrain_other_methods_end_to_end(tmp_path, name):
                  "--out", str(out)]) == 0
     final = load(tmp_path / "run/encoder.pt")
     assert final.keys() == load(out).keys()
+    assert len(final) == 13 + 13 * 5  # resnet_small: 13 convolutions, 13 BatchNorms of 5 entries
     for key, value in final.items():
         assert torch.equal(value, state["online"][f"encoder.{key}"])
 

@@ -30,12 +30,14 @@ def test_heads_have_the_paper_shape():
 
 def test_target_starts_as_exact_copy_and_never_gets_gradients():
     online, target = small_byol()
-    for (n1, a), (n2, b) in zip(
-        list(online.encoder.state_dict().items()) + list(online.projector.state_dict().items()),
-        list(target.encoder.state_dict().items()) + list(target.projector.state_dict().items()),
-    ):
+    online_state = list(online.encoder.state_dict().items()) + list(online.projector.state_dict().items())
+    target_state = list(target.encoder.state_dict().items()) + list(target.projector.state_dict().items())
+    # resnet_small: 13 convolutions + 13 BatchNorms of 5 entries; projector: Linear (w, b), BN (5), Linear (w)
+    assert len(online_state) == len(target_state) == 78 + 8
+    for (n1, a), (n2, b) in zip(online_state, target_state, strict=True):
         assert n1 == n2 and torch.equal(a, b)
         assert a.data_ptr() != b.data_ptr()  # a copy, not shared storage
+    assert len(list(target.parameters())) == 39 + 5
     assert all(not p.requires_grad for p in target.parameters())
     x = torch.randn(4, 3, 16, 16)
     out = target(x)
@@ -48,6 +50,7 @@ def test_ema_update_matches_formula_and_moves_only_target():
         for p in online.parameters():
             p.add_(torch.randn_like(p))
     tgt, onl = ema_pairs(online, target)
+    assert len(tgt) == len(onl) == 39 + 5  # the target's parameters (encoder + projector), paired with online's
     before_t = [t.clone() for t in tgt]
     before_o = [o.clone() for o in onl]
     tau = 0.9
@@ -65,6 +68,7 @@ def test_ema_with_tau_one_and_zero():
         for p in online.parameters():
             p.add_(1.0)
     tgt, onl = ema_pairs(online, target)
+    assert len(tgt) == len(onl) == 39 + 5
     frozen = [t.clone() for t in tgt]
     update_target(tgt, onl, 1.0)
     assert all(torch.equal(a, b) for a, b in zip(tgt, frozen))

@@ -91,3 +91,32 @@ def test_excluded_params_ignore_weight_decay():
 def test_bad_hyperparameters_rejected():
     with pytest.raises(ValueError):
         LARS([nn.Parameter(torch.ones(1))], lr=-1.0)
+
+
+@pytest.mark.parametrize("bad", [{"lr": -1.0}, {"momentum": -0.1}, {"weight_decay": -1e-6},
+                                 {"trust_coefficient": 0.0}, {"trust_coefficient": -1e-3}])
+def test_each_bad_hyperparameter_alone_is_rejected(bad):
+    with pytest.raises(ValueError, match="LARS: lr, momentum, weight_decay must be >= 0"):
+        LARS([nn.Parameter(torch.ones(1))], **bad)
+
+
+def test_defaults_are_the_official_ones():
+    """momentum 0.9 and eta 1e-3 (official ``LARS`` defaults); lr and weight decay come from the config."""
+    d = LARS([nn.Parameter(torch.ones(1))]).defaults
+    assert (d["momentum"], d["trust_coefficient"], d["weight_decay"], d["lars_adapt"]) == (0.9, 1e-3, 0.0, True)
+
+
+def test_scalar_parameters_are_excluded_too():
+    """Rank <= 1, not only rank 1: a 0-d scale is neither decayed nor adapted."""
+    from byol_pkg.optim import is_excluded
+
+    assert is_excluded("scale", torch.tensor(2.0)) and is_excluded("bias", torch.ones(3))
+    assert not is_excluded("weight", torch.ones(3, 1)) and not is_excluded("conv", torch.ones(1, 1, 1, 1))
+
+
+def test_trust_ratio_applies_to_updates_shorter_than_one():
+    """||p|| = 5, ||g|| = 0.05 (< 1): u = g x 1e-3 x 5 / 0.05 = 0.1 g, so p <- p - 1.0 x 0.1 g."""
+    p = nn.Parameter(torch.tensor([3.0, 4.0]).reshape(1, 2))
+    p.grad = torch.tensor([[0.03, 0.04]])
+    LARS([p], lr=1.0, momentum=0.9, trust_coefficient=1e-3).step()
+    torch.testing.assert_close(p.detach(), torch.tensor([[2.997, 3.996]]))

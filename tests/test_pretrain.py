@@ -56,6 +56,7 @@ def load(path: Path) -> dict:
 
 def assert_same_state(a: dict, b: dict, exact: bool = True) -> None:
     assert a.keys() == b.keys()
+    assert len(a) == 13 + 13 * 5  # every caller's resnet_small encoder: 13 convolutions, 13 BatchNorms of 5 entries
     for k in a:
         if exact:
             assert torch.equal(a[k], b[k]), k
@@ -206,8 +207,8 @@ def test_gradient_accumulation_counts_optimiser_steps(reference_run, tmp_path):
     assert summary["global_batch"] == 16 and summary["total_steps"] == 8 and summary["accumulate_steps"] == 2
     assert summary["peak_lr"] == pytest.approx(0.125)
     acc, ref = read_metrics(tmp_path / "run"), read_metrics(reference_run)
-    assert [r["step"] for r in acc] == [r["step"] for r in ref]
-    for a, b in zip(acc, ref):
+    assert [r["step"] for r in acc] == [r["step"] for r in ref] == list(range(1, 9))
+    for a, b in zip(acc, ref, strict=True):
         assert a["tau"] == pytest.approx(b["tau"]) and a["lr"] == pytest.approx(b["lr"])
     # global_batch as the single knob: accumulation derived from it
     cfg2 = write_config(tmp_path / "cfg2.yaml", optim={"batch_size": 4, "global_batch": 16})
@@ -226,8 +227,8 @@ def test_two_process_ddp_with_sync_bn_matches_one_process(reference_run, tmp_pat
     summary = json.loads((tmp_path / "run/summary.json").read_text())
     assert summary["world_size"] == 2 and summary["global_batch"] == 16 and summary["total_steps"] == 8
     ddp, single = read_metrics(tmp_path / "run"), read_metrics(reference_run)
-    assert [r["step"] for r in ddp] == [r["step"] for r in single]
-    for a, b in zip(ddp, single):
+    assert [r["step"] for r in ddp] == [r["step"] for r in single] == list(range(1, 9))
+    for a, b in zip(ddp, single, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-3, abs=1e-4)
     assert_same_state(load(tmp_path / "run/encoder.pt"), load(reference_run / "encoder.pt"), exact=False)
 
@@ -240,8 +241,8 @@ def test_batched_augmentation_learns_what_the_reference_path_learns(reference_ru
                        data={"on_device": on_device, "num_workers": 0 if on_device == "always" else 1})
     assert main(["pretrain", "--config", str(cfg), "--out", str(tmp_path / "run")]) == 0
     fast, ref = read_metrics(tmp_path / "run"), read_metrics(reference_run)
-    assert [r["step"] for r in fast] == [r["step"] for r in ref]
-    for a, b in zip(fast, ref):
+    assert [r["step"] for r in fast] == [r["step"] for r in ref] == list(range(1, 9))
+    for a, b in zip(fast, ref, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-3, abs=1e-4)
         assert 0.0 <= a["data_wait_frac"] <= 1.0
     assert_same_state(load(tmp_path / "run/encoder.pt"), load(reference_run / "encoder.pt"), exact=False)
@@ -282,6 +283,7 @@ def test_mixed_precision_runs_on_cpu(tmp_path, precision, capsys):
     rows = read_metrics(tmp_path / "r")
     assert len(rows) == 2 and all(0 <= r["loss"] <= 8 for r in rows)
     state = load(tmp_path / "r/encoder.pt")
+    assert len(state) == 13 + 13 * 5
     assert all(v.dtype == torch.float32 for k, v in state.items() if v.is_floating_point())  # fp32 master weights
     assert "pretrain: 100%" in capsys.readouterr().err  # the tqdm bar (forced: stderr is no terminal here)
 

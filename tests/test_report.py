@@ -231,6 +231,7 @@ def test_comparison_table(built):
 
 def test_latex_is_a_booktabs_tabular(built):
     out, result = built
+    assert len(TABLE_NAMES) == 5
     for name in TABLE_NAMES:
         tex = (out / "tables" / f"{name}.tex").read_text()
         assert tex.count(r"\begin{tabular}") == 1 and tex.count(r"\end{tabular}") == 1
@@ -262,7 +263,7 @@ def test_csv_is_tidy(built):
 
 def test_plots_written(built):
     out, result = built
-    assert set(result["plots"]) == set(PLOT_CAPTIONS)
+    assert set(result["plots"]) == set(PLOT_CAPTIONS) and len(PLOT_CAPTIONS) == 4
     for paths in result["plots"].values():
         png, pdf = sorted(paths, key=lambda p: p.suffix, reverse=True)
         assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
@@ -272,6 +273,7 @@ def test_plots_written(built):
 def test_report_markdown(built):
     out, result = built
     text = result["report"].read_text()
+    assert len(PLOT_CAPTIONS) == 4
     for name in PLOT_CAPTIONS:
         assert f"](plots/{name}.png)" in text
         assert PLOT_CAPTIONS[name] in text
@@ -286,6 +288,8 @@ def test_caption_templates_read_the_one_caption_source():
 
     assert set(captions.TABLE_TITLES) == set(captions.TABLE_CAPTIONS) == set(TABLE_NAMES)
     assert set(captions.PLOT_TITLES) == set(captions.PLOT_CAPTIONS)
+    assert TABLE_NAMES == ("table1", "table2", "table3", "knn", "comparisons")
+    assert list(PLOT_CAPTIONS) == ["transfer", "semisup", "pretrain_curves", "knn_vs_epoch"]
     for name in ("table", "plot"):
         text = (REPO / "workflow" / "report" / f"{name}.rst").read_text()
         assert "snakemake.params.captions[snakemake.wildcards.name]" in text
@@ -318,7 +322,8 @@ def test_empty_inputs(tmp_path):
     empty = pd.DataFrame()
     assert plot_transfer(empty, tmp_path) == [] and plot_semisup(empty, tmp_path) == []
     assert plot_knn_curve(empty, tmp_path) == [] and plot_pretrain_curves([], tmp_path) == []
-    assert all(t.empty for t in T.paper_tables(empty))
+    tables = T.paper_tables(empty)
+    assert len(tables) == 5 and all(t.empty for t in tables)  # every table, in report order
     empty_file = write_results(tmp_path / "none.json", [])
     result = build_report([empty_file], [], tmp_path / "out")
     assert result["tables"] == {} and result["plots"] == {} and result["records"] == 0
@@ -352,6 +357,7 @@ def test_published_data_matches_spec():
     assert pub.published_value(pub.TABLE2_SEMISUP, "byol", (1.0, "top1")) == 53.2
     assert pub.published_value(pub.TABLE3_FINETUNED, "byol", "flowers102") == 97.0
     assert pub.cell_value("63.4±0.7") == 63.4 and pub.cell_value("−") is None
+    assert len(pub.ABLATIONS) == 10 and all(t.rows for t in pub.ABLATIONS)
     assert all(len(row) == len(t.columns) for t in pub.ABLATIONS for row in t.rows)
     assert {t.source for t in pub.ABLATIONS} >= {"Table 5a", "Table 5b", "Table 16", "Table 17"}
 
@@ -368,6 +374,7 @@ def test_cli_end_to_end(fixture_files, built, tmp_path, capsys):
     assert main(argv) == 0
     assert "tables: table1, table2, table3, knn, comparisons" in capsys.readouterr().out
     assert (out / "report.md").is_file() and (out / "plots" / "pretrain_curves.pdf").is_file()
+    assert len(TABLE_NAMES) == 5
     for name in TABLE_NAMES:  # same tables as build_report's
         assert (out / "tables" / f"{name}.md").read_text() == (built[0] / "tables" / f"{name}.md").read_text()
     assert main(["report", "--results", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
@@ -411,4 +418,5 @@ def test_knn_curve_starts_at_epoch_zero_with_the_random_init_level(tmp_path):
     baseline = df[(df["protocol"] == "knn") & df["pretrain_epoch"].isna() & (df["encoder"] == "random-init")]
     assert random_init_levels(baseline, "fashion_mnist") == {"k=20": pytest.approx(77.5), "k=200": 70.0}
     paths = plot_knn_curve(frame, tmp_path)
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
     assert paths and all(p.stat().st_size > 0 for p in paths)

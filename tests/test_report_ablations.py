@@ -152,6 +152,7 @@ def test_method_and_run_helpers():
 
 
 def test_registry_matches_published_tables():
+    assert list(A.ABLATION_SPECS) == ["tau", "objective", "collapse", "batch_size", "augmentation"]
     for name, spec in A.ABLATION_SPECS.items():
         table = pub.ablation_table(spec.source)
         assert len(spec.keys) == len(table.rows) == len(set(spec.keys)), name
@@ -291,6 +292,7 @@ def test_unknown_ablation_knn_only(built):
 
 def test_latex_of_ablation_tables_is_well_formed(built):
     out, result = built
+    assert len(result["ablations"]) == 5  # as test_unknown_ablation_knn_only lists them
     for name in result["ablations"]:
         tex = (out / "tables" / f"{name}.tex").read_text()
         body = tex.split(r"\begin{tabular}")[1].split(r"\end{tabular}")[0]
@@ -335,6 +337,7 @@ def test_pretrain_curves_plot_main_runs_but_curves_export_all(built, fixture_fil
 
 def test_ablation_plots_written(built):
     out, result = built
+    assert len(result["ablations"]) == 5  # as test_unknown_ablation_knn_only lists them
     for name in result["ablations"]:
         png, pdf = sorted(result["plots"][name], key=lambda p: p.suffix, reverse=True)
         assert png.name == f"{name}.png" and pdf.name == f"{name}.pdf"
@@ -371,6 +374,7 @@ def test_report_has_ablations_section(built):
     text = result["report"].read_text()
     assert text.index("## Plots") < text.index("## Ablations") < text.index("## Published reference numbers")
     section = text[text.index("## Ablations"):text.index("## Published reference numbers")]
+    assert len(result["ablations"]) == 5  # as test_unknown_ablation_knn_only lists them
     for name in result["ablations"]:
         assert f"### {C.table_title(name)}" in section and f"](plots/{name}.png)" in section
         assert C.plot_caption(name) in section and f"`tables/{name}.md`" in section
@@ -380,6 +384,7 @@ def test_report_has_ablations_section(built):
 
 def test_captions_cover_known_ablations():
     assert set(C.ABLATION_NAMES) == set(A.ABLATION_SPECS)
+    assert C.ABLATION_NAMES == ("tau", "objective", "collapse", "batch_size", "augmentation")
     for name in C.ABLATION_NAMES:
         key = f"ablation_{name}"
         for d in (C.ABLATION_TABLE_TITLES, C.ABLATION_TABLE_CAPTIONS, C.ABLATION_PLOT_TITLES,
@@ -410,6 +415,7 @@ def test_cli_renders_the_same_tables(fixture_files, built, tmp_path, capsys):
     assert main(["report", "--results", *map(str, results), "--metrics", *map(str, metrics), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "ablation_tau" in printed and "ablation_augmentation" in printed
+    assert len(built[1]["ablations"]) == 5
     for name in built[1]["ablations"]:
         assert (out / "tables" / f"{name}.md").read_text() == (built[0] / "tables" / f"{name}.md").read_text()
     assert (out / "plots" / "ablation_batch_size.png").is_file()

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from byol_pkg.schedules import StepPlan, scaled_lr, target_tau, warmup_cosine_lr
+from byol_pkg.schedules import StepPlan, scaled_lr, scheduled_tau, target_tau, warmup_cosine_lr
 
 
 def test_tau_endpoints_and_midpoint():
@@ -48,3 +48,55 @@ def test_official_step_counts_for_imagenet():
     assert (plan.total_steps, plan.warmup_steps) == (312784, 3127)
     plan300 = StepPlan(epoch_size=1281167, global_batch=4096, epochs=300, warmup_epochs=10)
     assert plan300.total_steps == 93835
+
+
+def test_tau_needs_a_positive_step_count_and_allows_one_step():
+    for bad in (0, -5):
+        with pytest.raises(ValueError, match="total_steps must be positive"):
+            target_tau(0, bad, 0.99)
+    assert target_tau(0, 1, 0.99) == pytest.approx(0.99) and target_tau(1, 1, 0.99) == 1.0
+
+
+@pytest.mark.parametrize("name", ["cosine", "constant", "linear", "a", "z", "Cosine", ""])
+def test_tau_schedule_names(name):
+    """Exactly two names (names sorting before, between and after them are errors)."""
+    if name == "cosine":
+        assert scheduled_tau(3, 10, 0.9, name) == target_tau(3, 10, 0.9) != 0.9
+    elif name == "constant":
+        assert scheduled_tau(3, 10, 0.9, name) == 0.9
+    else:
+        with pytest.raises(ValueError, match="unknown tau schedule"):
+            scheduled_tau(3, 10, 0.9, name)
+
+
+def test_no_warmup_starts_at_the_peak():
+    """W = 0: no warm-up division; step 0 is the cosine's start, the peak."""
+    assert warmup_cosine_lr(0, 2.0, 0, 10) == 2.0
+    assert warmup_cosine_lr(5, 2.0, 0, 10) == pytest.approx(1.0)
+
+
+def test_no_decay_phase_when_the_run_ends_within_warm_up():
+    """K <= W: after the warm-up the LR stays at its peak (no cosine over a non-positive span)."""
+    assert warmup_cosine_lr(10, 2.0, 10, 10) == 2.0
+    assert warmup_cosine_lr(12, 2.0, 10, 5) == 2.0
+
+
+def test_negative_steps_clip_to_the_start():
+    assert target_tau(-1, 10, 0.9) == 0.9 and target_tau(-5, 10, 0.9) == 0.9
+
+
+def test_step_plan_is_immutable():
+    import dataclasses
+
+    plan = StepPlan(epoch_size=1000, global_batch=100, epochs=2, warmup_epochs=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.epochs = 3  # type: ignore[misc]
+
+
+def test_lr_stays_zero_after_the_last_step():
+    assert warmup_cosine_lr(100, 2.0, 10, 100) == 0.0
+    assert warmup_cosine_lr(105, 2.0, 10, 100) == 0.0 and warmup_cosine_lr(150, 2.0, 10, 100) == 0.0
+
+
+def test_steps_per_epoch_is_a_fraction():
+    assert StepPlan(epoch_size=1000, global_batch=300, epochs=2, warmup_epochs=1).steps_per_epoch == 1000 / 300

@@ -19,6 +19,8 @@ from byol_pkg.models import available_backbones, create_backbone
 from byol_pkg.models.tf_same import Conv2dSame, MaxPool2dSame, pad_same, same_padding
 
 TF_NAMES = ("tf_resnet50", "tf_resnet101", "tf_resnet152", "tf_resnet200")
+#: Convolutions of each (3 per bottleneck block, the stem, 4 downsampling shortcuts): 16, 33, 50, 66 blocks.
+CONVS = {"tf_resnet50": 53, "tf_resnet101": 104, "tf_resnet152": 155, "tf_resnet200": 203}
 
 
 # ---------------------------------------------------------------------------------------- padding amounts
@@ -70,6 +72,7 @@ def test_tf_backbones_are_registered_with_the_torchvision_state_dict() -> None:
         assert tf_dim == tv_dim == 2048
         tf_state, tv_state = tf_model.state_dict(), tv_model.state_dict()
         assert list(tf_state) == list(tv_state), name
+        assert len(tv_state) == 6 * CONVS[name], name  # each convolution's weight and its BatchNorm's 5 entries
         assert all(tf_state[k].shape == v.shape for k, v in tv_state.items()), name
 
 
@@ -81,9 +84,12 @@ def test_tf_resnet50_layers() -> None:
     same = sorted(n for n, m in model.named_modules() if isinstance(m, Conv2dSame))
     assert same == ["conv1", "layer2.0.conv2", "layer3.0.conv2", "layer4.0.conv2"]  # the strided k>1 convolutions
     assert isinstance(model.maxpool, MaxPool2dSame)
+    plain_convs = 0
     for name, m in model.named_modules():  # every other convolution is torchvision's, unchanged
         if isinstance(m, nn.Conv2d) and not isinstance(m, Conv2dSame):
             assert type(m) is nn.Conv2d and m.padding == (m.kernel_size[0] // 2,) * 2, name
+            plain_convs += 1
+    assert plain_convs == CONVS["tf_resnet50"] - len(same)
     # the same seeded initialisation as resnet50 (parameters are reused, not re-created)
     assert all(torch.equal(v, plain.state_dict()[k]) for k, v in model.state_dict().items())
     # a plain torchvision ResNet-50 loads its weights (the encoder.pt format)

@@ -13,7 +13,8 @@ Python that has cosmic-ray, pointing ``--test-python`` at the project's interpre
     .mutation-venv/bin/python tools/mutation.py --test-python .venv/bin/python --jobs 2
 
 Sessions live under ``--work`` (default ``.mutation/``, git-ignored) and resume: a rerun executes only the
-mutants not yet tested (``--fresh`` starts over). The summary goes to ``<work>/summary.json`` and is printed as
+mutants not yet tested (``--fresh`` starts over; ``--recheck`` tests the survivors again against the tests
+written since). The summary goes to ``<work>/summary.json`` and is printed as
 a Markdown table; ``--survivors`` prints each survivor's diff.
 """
 
@@ -24,6 +25,7 @@ import concurrent.futures
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -139,6 +141,23 @@ def execute(name: str, work: Path) -> None:
     subprocess.run([_tool("cosmic-ray"), "exec", str(config), str(session)], cwd=tree, env=env, check=True)
 
 
+def recheck(name: str, work: Path) -> int:
+    """Refresh the session's copy of ``tests/`` from the repository and mark its survivors untested again, so
+    that ``execute`` runs them against the tests written since (the mutated modules must not have changed: the
+    mutants' positions refer to the copy's source). Returns how many survivors go back to pending."""
+    tree = work / name / "tree"
+    before = work / name / "first_pass.json"  # the score before any recheck, for the closing note
+    if not before.is_file():
+        before.write_text(json.dumps(summarise(name, work), indent=1))
+    for rel in TARGETS[name].modules:
+        if (ROOT / rel).read_bytes() != (tree / rel).read_bytes():
+            raise SystemExit(f"mutation: {name}: {rel} changed since the session began; rerun it with --fresh")
+    shutil.rmtree(tree / "tests")
+    shutil.copytree(ROOT / "tests", tree / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    with sqlite3.connect(work / name / "session.sqlite") as db:
+        return db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+
+
 def summarise(name: str, work: Path) -> dict:
     """Counts of killed, surviving and pending mutants, and each survivor's diff."""
     from cosmic_ray.work_db import WorkDB, use_db
@@ -176,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="sessions run side by side (one core each)")
     p.add_argument("--fresh", action="store_true", help="discard existing sessions")
     p.add_argument("--report-only", action="store_true", help="summarise the sessions without running")
+    p.add_argument("--recheck", action="store_true",
+                   help="run the survivors again against the repository's current tests")
     p.add_argument("--survivors", action="store_true", help="print each survivor's diff")
     args = p.parse_args(argv)
     unknown = sorted(set(args.targets) - set(TARGETS))
@@ -184,16 +205,21 @@ def main(argv: list[str] | None = None) -> int:
     args.work = args.work.resolve()
     if not args.report_only:
         sessions = {n: prepare(n, TARGETS[n], args.work, args.test_python, args.fresh) for n in args.targets}
+        if args.recheck:
+            for n in sessions:
+                print(f"{n}: {recheck(n, args.work)} survivors to test again")
         with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
             for future in [pool.submit(execute, n, args.work) for n in sessions]:
                 future.result()
     summary = {n: summarise(n, args.work) for n in args.targets if (args.work / n / "session.sqlite").is_file()}
     (args.work / "summary.json").write_text(json.dumps(summary, indent=1))
-    print("| target | modules | mutants tested | killed | survived | score % | pending |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| target | modules | mutants tested | killed | survived | score % | pending | first pass % |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for n, s in summary.items():
+        first = args.work / n / "first_pass.json"
+        was = json.loads(first.read_text())["score"] if first.is_file() else s["score"]
         print(f"| {n} | {', '.join(TARGETS[n].modules)} | {s['killed'] + s['survived']} | {s['killed']} | "
-              f"{s['survived']} | {s['score']} | {s['pending']} |")
+              f"{s['survived']} | {s['score']} | {s['pending']} | {was} |")
     if args.survivors:
         for n, s in summary.items():
             for v in s["survivors"]:
