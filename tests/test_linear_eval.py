@@ -79,3 +79,37 @@ def test_grid_training_equals_separate_runs_per_lr():
         torch.testing.assert_close(head.weight, alone.weight, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(head.bias, alone.bias, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(grid[0].weight, grid[2].weight)  # the LRs did differ
+
+
+def test_cosine_factor_spans_every_step_of_every_epoch():
+    """K = epochs x ceil(n / batch) steps (the last batch of an epoch ragged); factor 0.5 (1 + cos(pi k / K))."""
+    import math
+
+    from byol_pkg.eval.linear import _cosine_batches
+
+    batches = list(_cosine_batches(10, 2, 4, seed=0, device=torch.device("cpu")))
+    assert [len(idx) for idx, _ in batches] == [4, 4, 2, 4, 4, 2]
+    assert [f for _, f in batches] == pytest.approx([0.5 * (1 + math.cos(math.pi * k / 6)) for k in range(6)])
+    for epoch in (batches[:3], batches[3:]):  # each epoch a permutation of all images
+        assert sorted(torch.cat([idx for idx, _ in epoch]).tolist()) == list(range(10))
+
+
+def test_tied_validation_scores_pick_the_first_grid_value():
+    """Separable data: every LR reaches 100 % on validation; the tie goes to the first LR of the grid."""
+    train, val, test = _blobs(200, 0), _blobs(100, 1), _blobs(100, 2)
+    sep = [(np.eye(4)[y].astype(np.float32) * 10, y) for _, y in (train, val, test)]
+    res = linear_eval(*sep, 4, base_lrs=(0.05, 0.4, 0.1), epochs=2, batch_size=64)
+    assert set(res.val_top1.values()) == {100.0} and res.best_base_lr == 0.05
+    res = linear_eval(*sep, 4, base_lrs=(0.1, 0.4, 0.05), epochs=2, batch_size=64)
+    assert res.best_base_lr == 0.1
+
+
+def test_function_defaults_are_the_protocols():
+    """80 epochs at batch 1024 wherever a caller relies on the defaults (App. C.1)."""
+    import inspect
+
+    from byol_pkg.eval.linear import train_linear_grid
+
+    for fn in (train_linear, train_linear_grid, linear_eval):
+        params = inspect.signature(fn).parameters
+        assert (params["epochs"].default, params["batch_size"].default) == (80, 1024), fn.__name__

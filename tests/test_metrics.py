@@ -316,3 +316,63 @@ def test_metric_for_dataset_rejects_bad_names():
         metric_for_dataset("")
     with pytest.raises(ValueError, match="mean IoU"):
         metric_for_dataset("voc2012")
+
+
+# ------------------------------------------------------------------------------------------------
+# against the independent implementations (tests/independent_metrics.py) on random inputs with many ties
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(8))
+def test_every_metric_equals_the_independent_implementation_with_ties(seed):
+    """Scores drawn from a few levels, so ties fall anywhere in a ranking (not only at the top); labels
+    imbalanced, some classes absent; VOC labels with difficult entries."""
+    from independent_metrics import INDEPENDENT
+
+    rng = np.random.default_rng(seed)
+    n, c = int(rng.integers(12, 40)), int(rng.integers(3, 9))
+    scores = rng.integers(0, 4, size=(n, c)).astype(np.float64) / 4
+    labels = rng.choice(c - 1, size=n, p=np.r_[0.5, np.full(c - 2, 0.5 / (c - 2))])  # class c-1 never occurs
+    for name in ("top1", "top5", "mean_per_class"):
+        assert METRICS[name](scores, labels) == pytest.approx(INDEPENDENT[name](scores, labels), abs=1e-9), name
+    voc = rng.choice([1, -1, 0], size=(n, c), p=[0.35, 0.5, 0.15])
+    voc[0], voc[1] = 1, -1  # every class has a positive and an absent image
+    assert voc07_map(scores, voc) == pytest.approx(INDEPENDENT["voc07_map"](scores, voc), abs=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------
+# validation: each bad input names what was expected
+# ------------------------------------------------------------------------------------------------
+def test_score_rank_errors_name_the_expected_shape():
+    with pytest.raises(ValueError, match=r"topk_accuracy: scores must be 2-D \[N, C\], got shape \(3,\)"):
+        top1_accuracy([0.1, 0.2, 0.3], [0])
+    with pytest.raises(ValueError, match=r"voc07_ap: scores must be 1-D \[N\], got shape \(1, 2\)"):
+        voc07_ap([[0.1, 0.2]], [1])
+
+
+def test_empty_inputs_are_refused_before_anything_else():
+    with pytest.raises(ValueError, match=r"topk_accuracy: scores must be non-empty, got shape \(2, 0\)"):
+        top1_accuracy(np.zeros((2, 0)), [0, 0])
+    with pytest.raises(ValueError, match=r"mean_per_class: scores must be non-empty, got shape \(0, 3\)"):
+        METRICS["mean_per_class"](np.zeros((0, 3)), np.zeros(0, dtype=np.int64))
+
+
+def test_label_values_and_types():
+    s = np.eye(3)
+    assert top1_accuracy(s[1:], [1, 2]) == 100.0  # class 0 need not occur
+    assert top1_accuracy(s, np.array([0.0, 1.0, 2.0])) == 100.0  # integral floats are class indices
+    for bad in (np.array([0.0, 0.6, 2.0]), np.array([0.0, 1.4, 2.0])):  # rounding up or down: not integral
+        with pytest.raises(ValueError, match="labels must be integers, got non-integral values"):
+            top1_accuracy(s, bad)
+    for bad, dtype in ((np.array(["0", "1", "2"]), "<U1"), (np.array([0, 1, 2], dtype=complex), "complex128")):
+        with pytest.raises(ValueError, match=f"labels must be integers, got dtype {dtype}"):
+            top1_accuracy(s, bad)
+    with pytest.raises(ValueError, match=r"labels must have shape \(1,\), got \(\)"):
+        top1_accuracy(s[:1], np.int64(0))  # a 0-d label
+    with pytest.raises(ValueError, match=r"mean_per_class_accuracy: labels must be 1-D \[N\], got shape \(3, 1\)"):
+        mean_per_class_accuracy([[0], [1], [2]], [[0], [1], [2]])
+
+
+def test_voc_label_errors_list_only_the_wrong_values():
+    with pytest.raises(ValueError, match=r"must be 1 \(present\), -1 \(absent\) or 0 \(difficult\), got \[2\]$"):
+        voc07_ap([0.1, 0.2, 0.3, 0.4], [1, -1, 0, 2])
+    with pytest.raises(ValueError, match=r"got \[-2, 3\]$"):
+        voc07_ap([0.1, 0.2, 0.3], [-2, 1, 3])

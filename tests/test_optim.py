@@ -101,9 +101,11 @@ def test_each_bad_hyperparameter_alone_is_rejected(bad):
 
 
 def test_defaults_are_the_official_ones():
-    """momentum 0.9 and eta 1e-3 (official ``LARS`` defaults); lr and weight decay come from the config."""
+    """momentum 0.9 and eta 1e-3 (official ``LARS`` defaults); lr (0 until the schedule sets it: an unscheduled
+    optimiser does not move) and weight decay come from the config."""
     d = LARS([nn.Parameter(torch.ones(1))]).defaults
     assert (d["momentum"], d["trust_coefficient"], d["weight_decay"], d["lars_adapt"]) == (0.9, 1e-3, 0.0, True)
+    assert d["lr"] == 0.0
 
 
 def test_scalar_parameters_are_excluded_too():
@@ -120,3 +122,27 @@ def test_trust_ratio_applies_to_updates_shorter_than_one():
     p.grad = torch.tensor([[0.03, 0.04]])
     LARS([p], lr=1.0, momentum=0.9, trust_coefficient=1e-3).step()
     torch.testing.assert_close(p.detach(), torch.tensor([[2.997, 3.996]]))
+
+
+def test_trust_ratio_applies_to_weights_shorter_than_one():
+    """||p|| = 0.5, ||g|| = 5: u = g x 1e-3 x 0.5 / 5 = 1e-4 g, so p <- p - 1.0 x 1e-4 g."""
+    p = nn.Parameter(torch.tensor([[0.3, 0.4]]))
+    p.grad = torch.tensor([[3.0, 4.0]])
+    LARS([p], lr=1.0, momentum=0.9, trust_coefficient=1e-3).step()
+    torch.testing.assert_close(p.detach(), torch.tensor([[0.2997, 0.3996]]))
+
+
+def test_zero_update_leaves_the_weights_finite_and_unchanged():
+    """g = 0 and no weight decay: ||u|| = 0, no ratio (no 0/0), the weights stay as they were."""
+    p = nn.Parameter(torch.tensor([[3.0, 4.0]]))
+    p.grad = torch.zeros(1, 2)
+    LARS([p], lr=1.0, momentum=0.9, trust_coefficient=1e-3).step()
+    assert torch.equal(p.detach(), torch.tensor([[3.0, 4.0]]))
+
+
+def test_a_group_without_gradients_does_not_stop_the_next():
+    """A frozen group (no .grad) is skipped; the groups after it still step."""
+    frozen, live = nn.Parameter(torch.ones(2, 2)), nn.Parameter(torch.ones(2, 2))
+    live.grad = torch.ones(2, 2)
+    LARS([{"params": [frozen]}, {"params": [live], "lars_adapt": False}], lr=0.5, momentum=0.0).step()
+    assert torch.equal(frozen.detach(), torch.ones(2, 2)) and torch.equal(live.detach(), torch.full((2, 2), 0.5))

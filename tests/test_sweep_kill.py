@@ -1,6 +1,7 @@
 """The evaluation sweeps that train networks (fine-tuning, semi-supervised, augmented linear) are killed for
 real (SIGKILL) mid-sweep, inside a grid point after another has finished, and rerun: the rerun resumes, and
-its result and test predictions (the selected model's outputs) equal an uninterrupted run's."""
+its result, test predictions and the weights of the model scored on test (the selected point's, or its refit
+on train+val) equal an uninterrupted run's, bit for bit."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from byol_pkg.eval.predictions import load_predictions, predictions_path
 
@@ -59,4 +61,11 @@ def test_sigkill_mid_sweep_then_rerun_matches_uninterrupted(sweep: str, encoder_
     assert [(r["metric"], r["value"], r["hyperparameters"]["selected"]) for r in got] == \
         [(r["metric"], r["value"], r["hyperparameters"]["selected"]) for r in want]
     a, b = load_predictions(predictions_path(out)), load_predictions(predictions_path(ref))
-    assert np.array_equal(a.labels, b.labels) and np.array_equal(a.scores, b.scores)  # the same model, bit for bit
+    assert np.array_equal(a.labels, b.labels) and np.array_equal(a.scores, b.scores)
+    final = "refit.pt" if sweep == "finetune" else "best.pt"  # fine-tuning refits on train+val (App. D.3)
+    mine, theirs = (torch.load(w / final, map_location="cpu", weights_only=True)
+                    for w in (work, ref.with_name(ref.stem + ".work")))
+    assert mine["tag"] == theirs["tag"] == got[0]["hyperparameters"]["selected"]
+    assert mine["model"].keys() == theirs["model"].keys() and len(mine["model"]) > 0
+    for key, value in mine["model"].items():
+        assert torch.equal(value, theirs["model"][key]), key  # the same model, bit for bit

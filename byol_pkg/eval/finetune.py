@@ -20,6 +20,7 @@ A sweep keeps its state in a work folder so that a killed sweep resumes where it
     <work>/grid/<tag>.ckpt     the run in progress (deleted when it finishes)
     <work>/best.pt             weights of the best point so far (sweeps without refit)
     <work>/refit.ckpt          the refit in progress
+    <work>/refit.pt            weights of the refit model, the one scored on test (sweeps with refit)
     <work>/final.json          the selected point and its test scores (a rerun returns them)
 """
 
@@ -156,7 +157,7 @@ class SweepStateError(ValueError):
 #: The selected model's test scores and labels in the work folder (copied beside the result file by the CLI).
 TEST_PREDICTIONS = "test_predictions.npz"
 #: Files of a sweep's state in its work folder (removed when a finished sweep is replaced by another).
-_STATE = ("sweep.json", "final.json", "best.pt", "refit.ckpt", TEST_PREDICTIONS)
+_STATE = ("sweep.json", "final.json", "best.pt", "refit.ckpt", "refit.pt", TEST_PREDICTIONS)
 
 
 def _check_work_dir(work: Path, fingerprint: dict) -> None:
@@ -237,6 +238,7 @@ def run_sweep(points: Sequence[GridPoint], make_model: Callable[[], Classifier],
         model = train_classifier(make_model(), data.trainval, spec, s.image_size, s.mean, s.std, s.multilabel,
                                  s.device, work / "refit.ckpt", s.checkpoint_every, s.num_workers, s.precision,
                                  desc=f"{desc} refit")
+        atomic_torch_save(work / "refit.pt", {"tag": best.tag, "model": model.state_dict()})
         (work / "refit.ckpt").unlink(missing_ok=True)
     else:
         spec = best.spec(len(data.train), seed)
