@@ -100,16 +100,37 @@ def test_tied_validation_scores_pick_the_first_grid_value():
     sep = [(np.eye(4)[y].astype(np.float32) * 10, y) for _, y in (train, val, test)]
     res = linear_eval(*sep, 4, base_lrs=(0.05, 0.4, 0.1), epochs=2, batch_size=64)
     assert set(res.val_top1.values()) == {100.0} and res.best_base_lr == 0.05
+    assert res.config == {"epochs": 2, "batch_size": 64, "optimizer": "SGD nesterov momentum 0.9", "weight_decay": 0.0,
+                          "schedule": "cosine, no warm-up", "lr_scaling": "base x batch/256",
+                          "mode": "cached centre-crop features"}  # what the result record says of the protocol
     res = linear_eval(*sep, 4, base_lrs=(0.1, 0.4, 0.05), epochs=2, batch_size=64)
     assert res.best_base_lr == 0.1
 
 
 def test_function_defaults_are_the_protocols():
-    """80 epochs at batch 1024 wherever a caller relies on the defaults (App. C.1)."""
+    """80 epochs at batch 1024, seed 0, wherever a caller relies on the defaults (App. C.1)."""
     import inspect
 
     from byol_pkg.eval.linear import train_linear_grid
 
     for fn in (train_linear, train_linear_grid, linear_eval):
         params = inspect.signature(fn).parameters
-        assert (params["epochs"].default, params["batch_size"].default) == (80, 1024), fn.__name__
+        assert (params["epochs"].default, params["batch_size"].default, params["seed"].default) == (80, 1024, 0), \
+            fn.__name__
+
+
+def test_result_keeps_the_selected_heads_test_outputs_and_its_own_wall_time():
+    import time
+
+    from independent_metrics import top1, top5
+
+    train, val, test = _blobs(120, 0), _blobs(60, 1), _blobs(60, 2)
+    t0 = time.perf_counter()
+    res = linear_eval(train, val, test, 4, base_lrs=(0.4, 0.1), epochs=1, batch_size=64)
+    elapsed = time.perf_counter() - t0
+    assert 0 < res.wall_s <= elapsed < 1.0  # seconds of this call, not a clock reading
+    pred = res.test_predictions
+    assert np.array_equal(pred.labels, test[1]) and pred.scores.shape == (60, 4) and pred.scores.dtype == np.float32
+    assert res.test_top1 == pytest.approx(top1(pred.scores, pred.labels), abs=1e-9)
+    assert res.test_top5 == pytest.approx(top5(pred.scores, pred.labels), abs=1e-9)
+    assert (res.train_size, res.val_size, res.test_size) == (120, 60, 60)

@@ -1,5 +1,7 @@
 """Label-fraction subsets for semi-supervised runs: balanced, deterministic, saved; SimCLR lists by name."""
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -60,3 +62,72 @@ def test_subset_command(tmp_path, capsys):
     assert "142 of 1437 images, 10 classes" in capsys.readouterr().out
     ds = build_dataset("digits", None, "train")
     assert np.array_equal(read_subset(out, ds), balanced_subset(ds.targets, 0.1, 0))
+
+
+def test_excluded_images_are_never_drawn_and_the_count_follows_the_whole_split():
+    labels = np.repeat(np.arange(2), [40, 20])
+    exclude = np.r_[0:30, 40:45]  # 30 of class 0, 5 of class 1 held out for validation
+    idx = balanced_subset(labels, 0.25, seed=0, exclude=exclude)
+    assert np.bincount(labels[idx]).tolist() == [10, 5]  # 25 % of 40 and of 20, not of what is left
+    assert not set(idx.tolist()) & set(exclude.tolist())
+    with pytest.raises(ValueError, match=r"class 0: 11 images wanted for a 0.275 subset, only 10 available"):
+        balanced_subset(labels, 0.275, seed=0, exclude=exclude)
+
+
+def test_fraction_bounds():
+    labels = np.repeat(np.arange(2), 5)
+    assert balanced_subset(labels, 1.0).tolist() == list(range(10))  # the whole split
+    for bad in (0.0, -0.1, 1.01):
+        with pytest.raises(ValueError, match=f"subset fraction must be in \\(0, 1\\], got {bad}"):
+            balanced_subset(labels, bad)
+
+
+def test_index_lists_skip_comments_and_refuse_indices_outside_the_split(tmp_path):
+    ds = build_dataset("digits", None, "test")
+    path = tmp_path / "s.txt"
+    path.write_text("# dataset: digits\n\n7\n3\n# a note\n359\n")
+    assert read_subset(path, ds).tolist() == [3, 7, 359]
+    for bad in ("-1", "360"):
+        path.write_text(f"0\n{bad}\n")
+        with pytest.raises(ValueError, match="indices outside the 360 images of digits/test"):
+            read_subset(path, ds)
+    path.write_text("")
+    assert read_subset(path, ds).tolist() == []
+
+
+def test_split_lists_name_the_images_of_a_split(tmp_path):
+    """In-memory data: indices into the split the images were drawn from (CIFAR's transfer hold-out) or into
+    itself; image files: paths relative to the split folder."""
+    from data_fixtures import make_cifar10
+
+    from byol_pkg.eval.subsets import write_split_list
+
+    make_cifar10(tmp_path / "data")
+    val = build_dataset("cifar10", tmp_path / "data", "transfer_val")
+    lines = write_split_list(tmp_path / "val.txt", val).read_text().splitlines()
+    header, entries = [ln for ln in lines if ln.startswith("#")], [ln for ln in lines if not ln.startswith("#")]
+    assert header[:2] == ["# dataset: cifar10", "# split: transfer_val"] and "# entries: indices into the 'train' split" in header
+    assert f"# count: {len(val)}" in header and [int(e) for e in entries] == val.source_indices.tolist()
+    assert header[2] == f"# rule: {val.split_rule}"
+    digits = build_dataset("digits", None, "test")
+    lines = write_split_list(tmp_path / "d.txt", digits).read_text().splitlines()
+    assert "# rule: as shipped" in lines and lines[-360:] == [str(i) for i in range(360)]
+    ds = _imagenet_like(tmp_path / "in")
+    lines = write_split_list(tmp_path / "in.txt", ds).read_text().splitlines()
+    assert lines[-5:] == [os.path.relpath(p, ds.split_dir) for p in ds.paths] and len(ds.paths) == 5
+
+
+def test_training_holdout_count_or_fraction(tmp_path):
+    """val_size >= 1 is a count, below 1 a fraction; each gets its own saved file, shared by later calls."""
+    from byol_pkg.eval.splits import training_holdout
+
+    labels = np.repeat(np.arange(4), 25)
+    tr, val, note = training_holdout(tmp_path, "toy", "train", labels, 20.0, seed=0)
+    assert len(val) == 20 and len(tr) == 80 and (tmp_path / "splits/toy_train_val20_seed0.json").is_file()
+    assert note == f"stratified hold-out of 'train' ({tmp_path / 'splits/toy_train_val20_seed0.json'})"
+    tr, val, _ = training_holdout(tmp_path, "toy", "train", labels, 0.1, seed=0)
+    assert len(val) == 10 and (tmp_path / "splits/toy_train_val0.1_seed0.json").is_file()
+    tr, val, _ = training_holdout(tmp_path, "one", "train", np.zeros(10, dtype=np.int64), 1.0, seed=0)
+    assert len(val) == 1 and (tmp_path / "splits/one_train_val1_seed0.json").is_file()  # 1 is a count
+    tr2, val2, _ = training_holdout(tmp_path, "toy", "train", labels, 20, seed=0)
+    assert len(val2) == 20 and len(tr2) == 80
