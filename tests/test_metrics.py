@@ -328,9 +328,10 @@ def test_every_metric_equals_the_independent_implementation_with_ties(seed):
     from independent_metrics import INDEPENDENT
 
     rng = np.random.default_rng(seed)
-    n, c = int(rng.integers(12, 40)), int(rng.integers(3, 9))
+    n, c = int(rng.integers(12, 40)), int(rng.integers(4, 10))
     scores = rng.integers(0, 4, size=(n, c)).astype(np.float64) / 4
-    labels = rng.choice(c - 1, size=n, p=np.r_[0.5, np.full(c - 2, 0.5 / (c - 2))])  # class c-1 never occurs
+    present = [k for k in range(c - 1) if k != 1]  # classes 1 (a gap) and c-1 never occur
+    labels = rng.choice(present, size=n, p=np.r_[0.5, np.full(len(present) - 1, 0.5 / (len(present) - 1))])
     for name in ("top1", "top5", "mean_per_class"):
         assert METRICS[name](scores, labels) == pytest.approx(INDEPENDENT[name](scores, labels), abs=1e-9), name
     voc = rng.choice([1, -1, 0], size=(n, c), p=[0.35, 0.5, 0.15])
@@ -376,3 +377,67 @@ def test_voc_label_errors_list_only_the_wrong_values():
         voc07_ap([0.1, 0.2, 0.3, 0.4], [1, -1, 0, 2])
     with pytest.raises(ValueError, match=r"got \[-2, 3\]$"):
         voc07_ap([0.1, 0.2, 0.3], [-2, 1, 3])
+
+
+def test_shape_errors_of_labels_and_predictions():
+    s = np.eye(3)
+    with pytest.raises(ValueError, match=r"topk_accuracy: scores must be 2-D \[N, C\], got shape \(1, 3, 3\)"):
+        top1_accuracy(s[None], [0, 1, 2])
+    for bad in ([[0], [1], [2]], [0, 1, 2, 0], [0, 1]):  # [N, 1], longer, shorter
+        with pytest.raises(ValueError, match=r"topk_accuracy: labels must have shape \(3,\)"):
+            top1_accuracy(s, bad)
+    with pytest.raises(ValueError, match=r"mean_per_class_accuracy: labels must be 1-D \[N\], got shape \(\)"):
+        mean_per_class_accuracy(np.int64(0), np.int64(0))
+    with pytest.raises(ValueError, match=r"predictions \(2,\) and labels \(3,\) differ in shape$"):
+        mean_per_class_accuracy([0, 1], [0, 1, 2])
+    with pytest.raises(ValueError, match=r"differ in shape \(pass class indices, not \[N, C\] scores\)$"):
+        mean_per_class_accuracy(s, [0, 1, 2])
+    with pytest.raises(ValueError, match=r"predictions \(3, 3, 1\) and labels \(3,\) differ in shape$"):
+        mean_per_class_accuracy(s[..., None], [0, 1, 2])  # the scores hint is for [N, C] only
+
+
+def test_one_class_and_one_sample_are_valid():
+    assert top1_accuracy([[0.3], [0.1]], [0, 0]) == 100.0
+    assert METRICS["mean_per_class"]([[0.3], [0.1]], [0, 0]) == 100.0
+    assert METRICS["mean_per_class"]([[0.3, 0.7]], [1]) == 100.0
+    assert voc07_map([[0.9], [0.1]], [[1], [-1]]) == 100.0
+    assert mean_per_class_accuracy([0, 0], [0, 0], num_classes=1) == 100.0
+
+
+def test_class_count_checks():
+    with pytest.raises(ValueError, match=r"mean_per_class: scores must be non-empty, got shape \(2, 0\)"):
+        METRICS["mean_per_class"](np.zeros((2, 0)), [0, 0])
+    with pytest.raises(ValueError, match="labels contain class 2 but there are only 2 classes"):
+        METRICS["mean_per_class"](np.zeros((5, 2)), [0, 1, 2, 0, 1])  # checked against C, not N
+    with pytest.raises(ValueError, match=r"voc07_map: no classes \(scores shape \(2, 0\)\)"):
+        voc07_map(np.zeros((2, 0)), np.zeros((2, 0), dtype=np.int64))
+    for bad in (0, -1, True, 2.0):
+        with pytest.raises(ValueError, match=f"num_classes must be a positive integer or None, got {bad!r}"):
+            mean_per_class_accuracy([0], [0], num_classes=bad)
+
+
+def test_boolean_tensors_are_not_class_indices():
+    with pytest.raises(ValueError, match="labels must be integer class indices, got booleans"):
+        top1_accuracy(torch.eye(2), torch.tensor([False, True]))
+    assert top1_accuracy(torch.eye(2), torch.tensor([0, 1])) == 100.0  # integer tensors as they are
+
+
+def test_voc_all_positive_class_and_shape_mismatch():
+    assert voc07_ap([0.3, 0.1], [1, 1]) == 100.0  # no absent image: every threshold's precision is 1
+    with pytest.raises(ValueError, match=r"voc07_ap: scores \(2,\) and labels \(3,\) differ in shape"):
+        voc07_ap([0.1, 0.2], [1, -1, 1])
+    with pytest.raises(ValueError, match=r"voc07_map: scores \(2, 2\) and labels \(3, 2\) differ in shape"):
+        voc07_map(np.zeros((2, 2)), np.ones((3, 2), dtype=np.int64))
+
+
+def test_k_and_label_range_checks():
+    s = np.eye(2)
+    for bad in (2.5, True, 0):
+        with pytest.raises(ValueError, match=f"topk_accuracy: k must be a positive integer, got {bad!r}"):
+            topk_accuracy(s, [0, 1], bad)
+    assert topk_accuracy(s, [0, 1], np.int64(1)) == 100.0
+    for label in (2, 3):  # C and beyond
+        with pytest.raises(ValueError, match=f"labels contain class {label} but there are only 2 classes"):
+            top1_accuracy(s, [0, label])
+    with pytest.raises(ValueError, match="labels must be integers, got dtype <U1"):
+        top1_accuracy([[1.0]], np.array(["0"]))  # one non-numeric label is enough

@@ -16,12 +16,14 @@ def test_balanced_counts_and_determinism():
     idx = balanced_subset(labels, 0.1, seed=0)
     assert np.bincount(labels[idx]).tolist() == [10, 5, 1]  # round(0.7) = 1, and at least one per class
     assert np.array_equal(idx, balanced_subset(labels, 0.1, seed=0)) and np.all(np.diff(idx) > 0)
+    assert np.array_equal(idx, balanced_subset(labels, 0.1))  # seed 0 by default
     assert not np.array_equal(idx, balanced_subset(labels, 0.1, seed=1))
     # per-class draws: adding a class does not change the images chosen in the others
     more = np.concatenate([labels, np.full(20, 3)])
     assert np.array_equal(balanced_subset(more, 0.1, 0)[:16], idx)
     with pytest.raises(ValueError, match="fraction"):
         balanced_subset(labels, 0.0)
+    assert np.bincount(labels[balanced_subset(labels, 0.05)]).tolist() == [5, 2, 1]  # round(0.35) = 0 -> 1
 
 
 def test_in_memory_dataset_round_trip(tmp_path):
@@ -54,6 +56,10 @@ def test_image_folder_lists_and_simclr_format(tmp_path):
     with pytest.raises(ValueError, match="1 of 2 listed images are not in imagefolder/train") as err:
         read_subset(simclr, ds)
     assert "n09999999_1.JPEG" in str(err.value) and "\n" not in str(err.value)
+    simclr.write_text("".join(f"n0999999{i}_1.JPEG\n" for i in range(5)))  # the first three named, no more
+    with pytest.raises(ValueError, match=r"5 of 5 listed .* \(first: n09999990_1.JPEG, n09999991_1.JPEG, "
+                                         r"n09999992_1.JPEG\)$"):
+        read_subset(simclr, ds)
 
 
 def test_subset_command(tmp_path, capsys):
@@ -85,9 +91,9 @@ def test_fraction_bounds():
 def test_index_lists_skip_comments_and_refuse_indices_outside_the_split(tmp_path):
     ds = build_dataset("digits", None, "test")
     path = tmp_path / "s.txt"
-    path.write_text("# dataset: digits\n\n7\n3\n# a note\n359\n")
-    assert read_subset(path, ds).tolist() == [3, 7, 359]
-    for bad in ("-1", "360"):
+    path.write_text("# dataset: digits\n\n7\n3\n# a note\n359\n0\n")
+    assert read_subset(path, ds).tolist() == [0, 3, 7, 359]  # the first and the last image are inside
+    for bad in ("-1", "360", "1000"):
         path.write_text(f"0\n{bad}\n")
         with pytest.raises(ValueError, match="indices outside the 360 images of digits/test"):
             read_subset(path, ds)
@@ -131,3 +137,25 @@ def test_training_holdout_count_or_fraction(tmp_path):
     assert len(val) == 1 and (tmp_path / "splits/one_train_val1_seed0.json").is_file()  # 1 is a count
     tr2, val2, _ = training_holdout(tmp_path, "toy", "train", labels, 20, seed=0)
     assert len(val2) == 20 and len(tr2) == 80
+
+
+def test_saved_holdout_records_how_it_was_made_and_fits_only_its_split(tmp_path):
+    import json
+
+    from byol_pkg.eval.splits import DEFAULT_VAL_FRACTION, heldout_indices, load_or_make_heldout
+
+    labels = np.repeat(np.arange(4), 50)
+    path = tmp_path / "h.json"
+    tr, val = load_or_make_heldout(path, labels, 0.1)
+    saved = json.loads(path.read_text())
+    assert {k: saved[k] for k in ("num_images", "seed", "val_size", "stratified")} == {
+        "num_images": 200, "seed": 0, "val_size": 0.1, "stratified": True}
+    assert np.array_equal(val, heldout_indices(labels, 0.1, seed=0)[1])  # seed 0 by default, both functions
+    assert np.array_equal(heldout_indices(labels, 0.1)[1], val)
+    for other in (labels[:150], np.repeat(np.arange(4), 60)):  # a smaller or a larger split
+        with pytest.raises(ValueError, match=f"hold-out made for 200 images, the split has {len(other)}"):
+            load_or_make_heldout(path, other, 0.1)
+    from byol_pkg.cli import build_parser
+
+    args = build_parser().parse_args(["linear", "--encoder", "e", "--dataset", "d", "--out", "o"])
+    assert args.val_size == DEFAULT_VAL_FRACTION == 0.1  # the commands' hold-out: 10 % of train
