@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -246,3 +247,57 @@ def test_linear_augmented_mode_trains_on_crops_with_a_frozen_encoder(encoder_pat
     assert hp["mode"].startswith("augmented") and set(hp["val_scores"]) == {"base_lr0.1", "base_lr0.05"}
     assert hp["run"]["frozen_encoder"] and hp["run"]["lr"] == pytest.approx(hp["base_lr"] * 256 / 256)
     assert "trainval" not in top1["split_sizes"]  # the selected run itself is reported, no refit
+
+
+def test_grid_hyperparameters_recorded_as_run():
+    """What a record says of each point is what the point trains with: PyTorch's weight decay = wd / lr, and the
+    augmented linear LR = base x batch / 256 at any batch."""
+    for p in finetune_grid([0.01, 0.1], [0.0, 1e-4]):
+        assert p.hyper["torch_weight_decay"] == p.weight_decay == pytest.approx(p.hyper["wd"] / p.hyper["lr"])
+    for p in linear_aug_grid([0.4, 0.1], epochs=3, batch_size=512):
+        assert p.hyper == {"base_lr": p.hyper["base_lr"], "lr": p.lr, "epochs": 3}
+        assert p.lr == pytest.approx(p.hyper["base_lr"] * 2)
+
+
+def test_sweep_defaults():
+    import inspect
+
+    from byol_pkg.eval.finetune import SweepSettings, run_sweep
+
+    s = SweepSettings(image_size=8, mean=MEAN, std=STD)
+    assert (s.multilabel, s.device, s.num_workers, s.precision, s.checkpoint_every, s.eval_batch_size) == (
+        False, "cpu", 0, "fp32", 500, 256)
+    assert inspect.signature(run_sweep).parameters["seed"].default == 0
+
+
+def test_tied_points_keep_the_first_and_a_tampered_state_is_refused(encoder_path, tmp_path, capfd):
+    """Two points that train the same head (LRs too small to move it) tie on validation: the earlier one is
+    selected and its weights kept (best.pt). A best.pt naming another point, or holding anything but tensors, is
+    refused; a final.json naming another point is recomputed, not trusted."""
+    out = tmp_path / "lin.json"
+    argv = ["linear", *_common(encoder_path, tmp_path), "--mode", "augmented", "--base-lrs", "1e-12", "2e-12",
+            "--epochs", "1", "--batch-size", "256", "--out", str(out)]
+    t0 = time.perf_counter()
+    assert main(argv) == 0
+    elapsed = time.perf_counter() - t0
+    (rec, _) = read_results(out)
+    hp = rec["hyperparameters"]
+    assert hp["val_scores"]["base_lr1e-12"] == hp["val_scores"]["base_lr2e-12"] and hp["selected"] == "base_lr1e-12"
+    assert 0 < rec["wall_s"] <= elapsed
+    work = tmp_path / "lin.work"
+    best = torch.load(work / "best.pt", weights_only=True)
+    assert best["tag"] == "base_lr1e-12"
+
+    (work / "final.json").write_text(json.dumps({**json.loads((work / "final.json").read_text()),
+                                                 "selected": "base_lr9"}))
+    capfd.readouterr()
+    assert main(argv) == 0 and "already finished" not in capfd.readouterr().err  # recomputed
+    assert read_results(out)[0]["value"] == rec["value"]
+
+    (work / "final.json").unlink()
+    torch.save({**best, "tag": "base_lr2e-12"}, work / "best.pt")
+    with pytest.raises(RuntimeError, match=r"lin.work/best.pt holds base_lr2e-12, expected the selected base_lr1e-12"):
+        main(argv)
+    torch.save({**best, "note": Path("x")}, work / "best.pt")  # a pickled object, not a tensor
+    with pytest.raises(Exception, match="Weights only load failed"):
+        main(argv)

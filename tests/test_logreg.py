@@ -189,3 +189,51 @@ def test_ties_pick_the_larger_lambda():
     constant = sweep_logreg((xtr[:400], ytr[:400]), (xtr[400:], ytr[400:]), (xte, yte), lambda s, l: 50.0, 5,
                             lambdas=lams)
     assert constant.best_lambda == 1e4 and constant.val_scores == [50.0] * 4
+
+
+def test_path_runs_from_strong_to_weak_regularisation_with_subnormals_flushed():
+    """The warm-started path visits lambda from the largest down (the weights, and the scores, grow along it),
+    flushes subnormal floats to zero while it runs, and restores PyTorch's default afterwards."""
+    tr, va, te = _digits_splits()
+    sizes, flushed = [], []
+
+    def recording(scores: np.ndarray, labels: np.ndarray) -> float:
+        sizes.append(float(np.abs(scores).max()))
+        flushed.append((torch.tensor([1e-40]) * 1.0).item() == 0.0)
+        return top1(scores, labels)
+
+    lams = [1e-2, 1e2, 1.0, 1e4]  # given in any order
+    sweep_logreg(tr, va, te, recording, 10, lambdas=lams)
+    assert len(sizes) == 5 and sizes[:4] == sorted(sizes[:4])  # lambda 1e4, 1e2, 1, 1e-2; then the test scores
+    assert all(flushed)
+    assert (torch.tensor([1e-40]) * 1.0).item() != 0.0  # the default again
+
+
+def test_warm_started_refit_starts_from_the_selected_solution():
+    xtr, ytr, xte, yte = _blobs()
+    splits = ((xtr[:400], ytr[:400]), (xtr[400:], ytr[400:]), (xte, yte))
+    warm, cold = {}, {}
+    sweep_logreg(*splits, top1, 5, lambdas=[1e-2, 1.0], stats=warm)
+    sweep_logreg(*splits, top1, 5, lambdas=[1e-2, 1.0], warm_start=False, stats=cold)
+    assert warm["refit_iters"] < cold["refit_iters"], (warm, cold)
+
+
+def test_objective_hand_example():
+    """F = sum of cross-entropies + lambda/2 ||W||^2 (N = 3 images, D = 2 features, C = 2 classes)."""
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
+    y = torch.tensor([0, 1, 1])
+    W, b = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+    # logits (1, 0), (0, 1), (1, 1): CE = log(1 + e^-1), log(1 + e^-1), log 2; ||W||^2 = 2
+    expected = 2 * np.log1p(np.exp(-1.0)) + np.log(2.0) + 0.5 * 0.3 * 2
+    assert objective(x, y, W, b, 0.3) == pytest.approx(expected, rel=1e-12)
+
+
+def test_sweep_defaults():
+    import inspect
+
+    from byol_pkg.eval.logreg import sweep_path
+
+    params = inspect.signature(sweep_path).parameters
+    assert (params["max_iter"].default, params["tol"].default, params["warm_start"].default,
+            params["standardize"].default) == (1000, 1e-6, True, False)
+    assert inspect.signature(fit_logreg).parameters["max_iter"].default == 1000

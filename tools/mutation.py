@@ -48,8 +48,8 @@ TARGETS: dict[str, Target] = {
     "loss": Target(("byol_pkg/loss.py",), ("tests/test_loss.py",)),
     "schedules": Target(("byol_pkg/schedules.py",), ("tests/test_schedules.py",)),
     "optim": Target(("byol_pkg/optim.py",), ("tests/test_optim.py",)),
-    "logreg": Target(("byol_pkg/eval/logreg.py",), ("tests/test_logreg.py",)),
-    "linear": Target(("byol_pkg/eval/linear.py",), ("tests/test_linear_eval.py",)),
+    "logreg": Target(("byol_pkg/eval/logreg.py",), ("tests/test_logreg.py", "tests/test_paper_defaults.py")),
+    "linear": Target(("byol_pkg/eval/linear.py",), ("tests/test_linear_eval.py", "tests/test_paper_defaults.py")),
     "splits": Target(("byol_pkg/eval/splits.py", "byol_pkg/eval/subsets.py"),
                      ("tests/test_subsets.py",
                       "tests/test_eval_features.py::test_heldout_is_stratified_deterministic_and_saved")),
@@ -98,6 +98,24 @@ def _toml_list(items: tuple[str, ...]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
+def _write_config(name: str, target: Target, work: Path, test_python: str) -> Path:
+    """The session's cosmic-ray config: the modules, the focused tests, the operators left out."""
+    config = work / name / "config.toml"
+    config.write_text(f"""[cosmic-ray]
+module-path = {_toml_list(target.modules)}
+timeout = 300.0
+excluded-modules = []
+test-command = "{test_python} -m pytest -x -q -p no:cacheprovider -p no:randomly {" ".join(target.tests)}"
+
+[cosmic-ray.distributor]
+name = "local"
+
+[cosmic-ray.filters.operators-filter]
+exclude-operators = {_toml_list(EXCLUDED_OPERATORS)}
+""")
+    return config
+
+
 def prepare(name: str, target: Target, work: Path, test_python: str, fresh: bool) -> Path:
     """Copy the tree, write the session's config and create the session (unless it exists)."""
     tree = work / name / "tree"
@@ -108,20 +126,7 @@ def prepare(name: str, target: Target, work: Path, test_python: str, fresh: bool
         return session
     tree.mkdir(parents=True, exist_ok=True)
     _copy_tree(tree)
-    tests = " ".join(target.tests)
-    config = work / name / "config.toml"
-    config.write_text(f"""[cosmic-ray]
-module-path = {_toml_list(target.modules)}
-timeout = 300.0
-excluded-modules = []
-test-command = "{test_python} -m pytest -x -q -p no:cacheprovider -p no:randomly {tests}"
-
-[cosmic-ray.distributor]
-name = "local"
-
-[cosmic-ray.filters.operators-filter]
-exclude-operators = {_toml_list(EXCLUDED_OPERATORS)}
-""")
+    config = _write_config(name, target, work, test_python)
     tmp = session.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
     subprocess.run([_tool("cosmic-ray"), "init", str(config), str(tmp)], cwd=tree, check=True)
@@ -141,9 +146,9 @@ def execute(name: str, work: Path) -> None:
     subprocess.run([_tool("cosmic-ray"), "exec", str(config), str(session)], cwd=tree, env=env, check=True)
 
 
-def recheck(name: str, work: Path) -> int:
-    """Refresh the session's copy of ``tests/`` from the repository and mark its survivors untested again, so
-    that ``execute`` runs them against the tests written since (the mutated modules must not have changed: the
+def recheck(name: str, work: Path, test_python: str) -> int:
+    """Refresh the session's copy of ``tests/`` (and its test command) from the repository and mark its
+    survivors untested again, so that ``execute`` runs them against the tests written since (the mutated modules must not have changed: the
     mutants' positions refer to the copy's source). Returns how many survivors go back to pending."""
     tree = work / name / "tree"
     before = work / name / "first_pass.json"  # the score before any recheck, for the closing note
@@ -152,6 +157,7 @@ def recheck(name: str, work: Path) -> int:
     for rel in TARGETS[name].modules:
         if (ROOT / rel).read_bytes() != (tree / rel).read_bytes():
             raise SystemExit(f"mutation: {name}: {rel} changed since the session began; rerun it with --fresh")
+    _write_config(name, TARGETS[name], work, test_python)
     shutil.rmtree(tree / "tests")
     shutil.copytree(ROOT / "tests", tree / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     with sqlite3.connect(work / name / "session.sqlite") as db:
@@ -207,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         sessions = {n: prepare(n, TARGETS[n], args.work, args.test_python, args.fresh) for n in args.targets}
         if args.recheck:
             for n in sessions:
-                print(f"{n}: {recheck(n, args.work)} survivors to test again")
+                print(f"{n}: {recheck(n, args.work, args.test_python)} survivors to test again")
         with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
             for future in [pool.submit(execute, n, args.work) for n in sessions]:
                 future.result()
