@@ -54,6 +54,10 @@ def test_bn_momentum_rule_in_tf_decay_convention():
     assert bn_momentum(100) == pytest.approx(0.1)
     assert bn_momentum(200) == pytest.approx(0.05)
     assert bn_momentum(1000) == pytest.approx(0.01)
+    assert bn_momentum(1) == pytest.approx(0.1)  # one step per epoch: decay max(-9, 0.9)
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match=f"steps_per_epoch must be >= 1, got {bad}"):
+            bn_momentum(bad)
     # Stanford Cars refit: 8,144 images / 256 -> s = 32 -> decay 0.9
     assert finetune_grid([0.1], [0.0])[0].spec(8144, 0).bn_momentum == pytest.approx(0.1)
     # ImageNet-size data: 1,281,167 / 256 -> s = 5,005 -> decay 1 - 10/5005
@@ -215,6 +219,8 @@ def test_finetune_command_selects_on_validation_refits_and_resumes(encoder_path,
     assert "replacing a finished sweep (differs in: grid)" in capfd.readouterr().err
     assert read_results(out)[0]["hyperparameters"]["steps"] == 5
     assert len(list((work / "grid").glob("*.json"))) == 4
+    for point in (work / "grid").glob("*.json"):  # every point trained again, none kept from the old sweep
+        assert json.loads(point.read_text())["spec"]["steps"] == 5, point.name
 
 
 def test_semisup_command_uses_a_saved_balanced_subset_without_validation_images(encoder_path, tmp_path):
@@ -285,6 +291,7 @@ def test_tied_points_keep_the_first_and_a_tampered_state_is_refused(encoder_path
     assert hp["val_scores"]["base_lr1e-12"] == hp["val_scores"]["base_lr2e-12"] and hp["selected"] == "base_lr1e-12"
     assert 0 < rec["wall_s"] <= elapsed
     work = tmp_path / "lin.work"
+    assert json.loads((work / "sweep.json").read_text())["refit"] is False  # the selected run itself is scored
     best = torch.load(work / "best.pt", weights_only=True)
     assert best["tag"] == "base_lr1e-12"
 
