@@ -236,4 +236,5 @@ def test_sweep_defaults():
     params = inspect.signature(sweep_path).parameters
     assert (params["max_iter"].default, params["tol"].default, params["warm_start"].default,
             params["standardize"].default) == (1000, 1e-6, True, False)
-    assert inspect.signature(fit_logreg).parameters["max_iter"].default == 1000
+    fit = inspect.signature(fit_logreg).parameters
+    assert (fit["max_iter"].default, fit["tol"].default, fit["history_size"].default) == (1000, 1e-6, 20)
