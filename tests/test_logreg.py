@@ -238,3 +238,23 @@ def test_sweep_defaults():
             params["standardize"].default) == (1000, 1e-6, True, False)
     fit = inspect.signature(fit_logreg).parameters
     assert (fit["max_iter"].default, fit["tol"].default, fit["history_size"].default) == (1000, 1e-6, 20)
+
+
+def test_labels_out_of_range_are_refused_and_convergence_is_reported():
+    x = torch.tensor(np.random.default_rng(0).normal(size=(30, 4)), dtype=torch.float64)  # float64: reaches tol
+    for bad in ([-1] + [0] * 29, [3] + [0] * 29, [7] + [0] * 29):
+        with pytest.raises(ValueError, match=r"y must hold N class indices in \[0, num_classes\)"):
+            fit_logreg(x, torch.tensor(bad), 1.0, 3)
+    st: dict = {}
+    fit_logreg(x, torch.tensor([0, 1, 2] * 10), 1.0, 3, stats=st)
+    assert st["converged"] and st["grad_max"] <= 1e-6 and st["n_iter"] >= 1
+
+
+def test_sweep_reports_its_own_wall_time():
+    import time
+
+    tr, va, te = _digits_splits()
+    t0 = time.perf_counter()
+    res = sweep_logreg(tr, va, te, top1, 10, lambdas=[1e2, 1e3])
+    elapsed = time.perf_counter() - t0
+    assert 0 < res.wall_s <= elapsed < 1.0  # seconds of this call, not a clock reading

@@ -441,3 +441,16 @@ def test_k_and_label_range_checks():
             top1_accuracy(s, [0, label])
     with pytest.raises(ValueError, match="labels must be integers, got dtype <U1"):
         top1_accuracy([[1.0]], np.array(["0"]))  # one non-numeric label is enough
+
+
+def test_top_k_is_the_same_whatever_the_chunk_of_rows(monkeypatch):
+    """Rows are counted a chunk at a time: chunk boundaries inside the data change nothing."""
+    import byol_pkg.metrics as M
+    from independent_metrics import top1, top5
+
+    rng = np.random.default_rng(3)
+    scores, labels = rng.integers(0, 3, size=(10, 7)) / 2, rng.integers(0, 7, size=10)
+    for rows in (1, 3, 10, 8192):
+        monkeypatch.setattr(M, "_CHUNK_ROWS", rows)
+        assert top1_accuracy(scores, labels) == pytest.approx(top1(scores, labels), abs=1e-9)
+        assert top5_accuracy(scores, labels) == pytest.approx(top5(scores, labels), abs=1e-9)
