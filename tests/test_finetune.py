@@ -73,6 +73,11 @@ def test_semisup_and_linear_grids():
     lin = linear_aug_grid([0.4, 0.3, 0.2, 0.1, 0.05])
     assert [p.lr for p in lin] == pytest.approx([1.6, 1.2, 0.8, 0.4, 0.2])  # base x 1024 / 256
     assert all(p.frozen_encoder and p.weight_decay == 0 for p in lin)
+    assert (lin[0].epochs, lin[0].batch_size) == (80, 1024)  # App. C.1: 80 epochs at batch 1024
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):  # a grid point is a value: shared, never edited
+        lin[0].lr = 1.0  # type: ignore[misc]
 
 
 def test_cosine_schedule_values():
@@ -291,6 +296,8 @@ def test_tied_points_keep_the_first_and_a_tampered_state_is_refused(encoder_path
     assert hp["val_scores"]["base_lr1e-12"] == hp["val_scores"]["base_lr2e-12"] and hp["selected"] == "base_lr1e-12"
     assert 0 < rec["wall_s"] <= elapsed
     work = tmp_path / "lin.work"
+    points = [json.loads(p.read_text()) for p in (work / "grid").glob("*.json")]
+    assert len(points) == 2 and all(0 < p["wall_s"] <= rec["wall_s"] for p in points)  # each point's own time
     assert json.loads((work / "sweep.json").read_text())["refit"] is False  # the selected run itself is scored
     best = torch.load(work / "best.pt", weights_only=True)
     assert best["tag"] == "base_lr1e-12"
@@ -308,3 +315,13 @@ def test_tied_points_keep_the_first_and_a_tampered_state_is_refused(encoder_path
     torch.save({**best, "note": Path("x")}, work / "best.pt")  # a pickled object, not a tensor
     with pytest.raises(Exception, match="Weights only load failed"):
         main(argv)
+
+
+def test_sweep_result_counts_its_splits_and_time():
+    from byol_pkg.eval.finetune import SweepData, _result
+
+    t0 = time.perf_counter() - 0.25
+    res = _result(linear_aug_grid([0.1])[0], {"base_lr0.1": 1.0}, {"top1": 2.0},
+                  SweepData(train=[0] * 3, val=[0] * 2, test=[0]), t0, {})
+    assert 0.25 <= res.wall_s < 0.9  # seconds since t0 (not a ratio or a sum of clock readings)
+    assert (res.train_size, res.val_size, res.test_size, res.refit_size) == (3, 2, 1, None)
