@@ -258,3 +258,18 @@ def test_sweep_reports_its_own_wall_time():
     res = sweep_logreg(tr, va, te, top1, 10, lambdas=[1e2, 1e3])
     elapsed = time.perf_counter() - t0
     assert 0 < res.wall_s <= elapsed < 1.0  # seconds of this call, not a clock reading
+
+
+def test_multilabel_sweep_trains_on_present_and_absent_entries_only():
+    """Raw VOC labels: 1 is a positive target, -1 a negative one, 0 (difficult) is left out of the loss. The
+    sweep's refit equals a fit on train+val with exactly that target and mask."""
+    x, y, difficult = _multilabel(2)
+    raw = np.where(difficult, 0, y)
+    splits = ((x[:150], raw[:150]), (x[150:220], raw[150:220]), (x[220:], raw[220:]))
+    res = sweep_logreg(*splits, lambda s, l: 0.0, 4, lambdas=[0.5], multilabel=True, tol=1e-9)
+    xtv, ytv = torch.tensor(x[:220]), torch.tensor(raw[:220])
+    W, b = fit_logreg(xtv, (ytv > 0).float(), 0.5, 4, multilabel=True, mask=ytv != 0, tol=1e-9)
+    expected = predict_scores(torch.tensor(x[220:]), W, b).numpy()
+    np.testing.assert_allclose(res.test_predictions.scores, expected, atol=5e-3)  # float32 L-BFGS, warm or cold
+    with pytest.raises(ValueError, match=r"multilabel y must be in \{0, 1\}"):
+        fit_logreg(xtv, (ytv > 0).float() * 2, 0.5, 4, multilabel=True)
