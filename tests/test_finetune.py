@@ -223,6 +223,7 @@ def test_finetune_command_selects_on_validation_refits_and_resumes(encoder_path,
     assert main(other) == 0
     assert "replacing a finished sweep (differs in: grid)" in capfd.readouterr().err
     assert read_results(out)[0]["hyperparameters"]["steps"] == 5
+    assert read_results(out)[0]["hyperparameters"]["run"]["steps"] == 5  # refit again, not the old final.json
     assert len(list((work / "grid").glob("*.json"))) == 4
     for point in (work / "grid").glob("*.json"):  # every point trained again, none kept from the old sweep
         assert json.loads(point.read_text())["spec"]["steps"] == 5, point.name
