@@ -273,3 +273,13 @@ def test_multilabel_sweep_trains_on_present_and_absent_entries_only():
     np.testing.assert_allclose(res.test_predictions.scores, expected, atol=5e-3)  # float32 L-BFGS, warm or cold
     with pytest.raises(ValueError, match=r"multilabel y must be in \{0, 1\}"):
         fit_logreg(xtv, (ytv > 0).float() * 2, 0.5, 4, multilabel=True)
+
+
+def test_features_are_fitted_in_float32_whatever_their_dtype():
+    """The sweep casts features to float32 (as cached features are), so float64 inputs give the same fit."""
+    tr, va, te = _digits_splits()
+    as64 = [(x.astype(np.float64), y) for x, y in (tr, va, te)]
+    a = sweep_logreg(tr, va, te, top1, 10, lambdas=[1e2])
+    b = sweep_logreg(*as64, top1, 10, lambdas=[1e2])
+    assert b.test_predictions.scores.dtype == np.float32
+    assert np.array_equal(a.test_predictions.scores, b.test_predictions.scores)
