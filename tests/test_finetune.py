@@ -264,6 +264,7 @@ def test_linear_augmented_mode_trains_on_crops_with_a_frozen_encoder(encoder_pat
 def test_grid_hyperparameters_recorded_as_run():
     """What a record says of each point is what the point trains with: PyTorch's weight decay = wd / lr, and the
     augmented linear LR = base x batch / 256 at any batch."""
+    assert not any(p.frozen_encoder for p in finetune_grid([0.01], [0.0]) + semisup_grid([0.01], [1]))
     for p in finetune_grid([0.01, 0.1], [0.0, 1e-4]):
         assert p.hyper["torch_weight_decay"] == p.weight_decay == pytest.approx(p.hyper["wd"] / p.hyper["lr"])
     for p in linear_aug_grid([0.4, 0.1], epochs=3, batch_size=512):
@@ -292,7 +293,7 @@ def test_tied_points_keep_the_first_and_a_tampered_state_is_refused(encoder_path
     t0 = time.perf_counter()
     assert main(argv) == 0
     elapsed = time.perf_counter() - t0
-    (rec, _) = read_results(out)
+    (rec, rec5) = read_results(out)
     hp = rec["hyperparameters"]
     assert hp["val_scores"]["base_lr1e-12"] == hp["val_scores"]["base_lr2e-12"] and hp["selected"] == "base_lr1e-12"
     assert 0 < rec["wall_s"] <= elapsed
@@ -303,19 +304,28 @@ def test_tied_points_keep_the_first_and_a_tampered_state_is_refused(encoder_path
     best = torch.load(work / "best.pt", weights_only=True)
     assert best["tag"] == "base_lr1e-12"
 
-    (work / "final.json").write_text(json.dumps({**json.loads((work / "final.json").read_text()),
-                                                 "selected": "base_lr9"}))
-    capfd.readouterr()
-    assert main(argv) == 0 and "already finished" not in capfd.readouterr().err  # recomputed
-    assert read_results(out)[0]["value"] == rec["value"]
+    final = json.loads((work / "final.json").read_text())
+    for tampered in ({"selected": "base_lr9"}, {"selected": "base_lr0"},  # tags after and before the real one
+                     {"test_scores": {"top1": 1.0}}, {"test_scores": {**final["test_scores"], "x": 1.0}}):
+        (work / "final.json").write_text(json.dumps({**final, **tampered}))
+        capfd.readouterr()
+        assert main(argv) == 0 and "already finished" not in capfd.readouterr().err, tampered  # recomputed
+        assert [r["value"] for r in read_results(out)] == [rec["value"], rec5["value"]]
 
     (work / "final.json").unlink()
-    torch.save({**best, "tag": "base_lr2e-12"}, work / "best.pt")
-    with pytest.raises(RuntimeError, match=r"lin.work/best.pt holds base_lr2e-12, expected the selected base_lr1e-12"):
-        main(argv)
+    for other in ("base_lr2e-12", "base_lr0"):
+        torch.save({**best, "tag": other}, work / "best.pt")
+        with pytest.raises(RuntimeError, match=f"lin.work/best.pt holds {other}, expected the selected base_lr1e-12"):
+            main(argv)
     torch.save({**best, "note": Path("x")}, work / "best.pt")  # a pickled object, not a tensor
     with pytest.raises(Exception, match="Weights only load failed"):
         main(argv)
+    torch.save(best, work / "best.pt")
+    assert main(argv) == 0  # finished again; now the same sweep with another number of epochs replaces it
+    capfd.readouterr()
+    two_epochs = [("2" if i == argv.index("--epochs") + 1 else a) for i, a in enumerate(argv)]
+    assert main(two_epochs) == 0
+    assert "replacing a finished sweep (differs in: grid)" in capfd.readouterr().err
 
 
 def test_sweep_result_counts_its_splits_and_time():
