@@ -227,6 +227,9 @@ def test_finetune_command_selects_on_validation_refits_and_resumes(encoder_path,
     assert len(list((work / "grid").glob("*.json"))) == 4
     for point in (work / "grid").glob("*.json"):  # every point trained again, none kept from the old sweep
         assert json.loads(point.read_text())["spec"]["steps"] == 5, point.name
+    smaller = [("16" if i == other.index("--batch-size") + 1 else a) for i, a in enumerate(other)]
+    assert main(smaller) == 0  # the batch size is part of what a grid point is
+    assert "replacing a finished sweep (differs in: grid)" in capfd.readouterr().err
 
 
 def test_semisup_command_uses_a_saved_balanced_subset_without_validation_images(encoder_path, tmp_path):
