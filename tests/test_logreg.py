@@ -283,3 +283,31 @@ def test_features_are_fitted_in_float32_whatever_their_dtype():
     b = sweep_logreg(*as64, top1, 10, lambdas=[1e2])
     assert b.test_predictions.scores.dtype == np.float32
     assert np.array_equal(a.test_predictions.scores, b.test_predictions.scores)
+
+
+def test_standardiser_centres_scales_and_leaves_constant_features_finite():
+    """(z - mean) / std with the population std; a feature counts as constant when its std is within 10 float
+    eps of its mean's magnitude (at least 1), and is then only centred (std 1), never divided by ~0."""
+    from byol_pkg.eval.logreg import _standardizer
+
+    rng = np.random.default_rng(0)
+    normal = rng.normal(3.0, 2.0, size=64)
+    near_constant = 1e6 + np.tile([1.125, -1.125], 32)  # std 1.125 < 10 eps x 1e6 = 1.19
+    tiny = np.tile([1.5e-6, -1.5e-6], 32)  # mean 0: threshold 10 eps x 1 = 1.19e-6 < 1.5e-6
+    x = torch.tensor(np.stack([normal, near_constant, tiny], axis=1), dtype=torch.float32)
+    z = _standardizer(x, True)(x)
+    assert abs(float(z[:, 0].mean())) < 1e-5 and float(z[:, 0].std(unbiased=False)) == pytest.approx(1.0, abs=1e-5)
+    assert torch.allclose(z[:, 1], torch.tensor(np.tile([1.125, -1.125], 32), dtype=torch.float32))
+    assert torch.allclose(z[:, 2], torch.tensor(np.tile([1.0, -1.0], 32), dtype=torch.float32), atol=1e-3)
+    assert torch.equal(_standardizer(x, False)(x), x)
+
+
+def test_shape_checks_and_an_unconverged_fit_says_so():
+    x = torch.tensor(np.random.default_rng(1).normal(size=(20, 3)), dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"multilabel y must be \[N, C\] = \(20, 2\), got \(20, 3\)"):
+        fit_logreg(x, torch.zeros(20, 3), 1.0, 2, multilabel=True)
+    with pytest.raises(ValueError, match=r"y must hold N class indices"):
+        fit_logreg(x, torch.zeros(19, dtype=torch.long), 1.0, 2)
+    st: dict = {}
+    fit_logreg(x, torch.tensor([0, 1] * 10), 1e-3, 2, max_iter=1, stats=st)
+    assert st["n_iter"] == 1 and st["grad_max"] > 1e-6 and st["converged"] is False
