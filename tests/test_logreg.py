@@ -311,3 +311,14 @@ def test_shape_checks_and_an_unconverged_fit_says_so():
     st: dict = {}
     fit_logreg(x, torch.tensor([0, 1] * 10), 1e-3, 2, max_iter=1, stats=st)
     assert st["n_iter"] == 1 and st["grad_max"] > 1e-6 and st["converged"] is False
+
+
+def test_label_count_and_classes_without_zero():
+    x = torch.tensor(np.random.default_rng(2).normal(size=(20, 3)), dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"y must hold N class indices"):
+        fit_logreg(x, torch.zeros(21, dtype=torch.long), 1.0, 2)  # one label too many
+    W, _ = fit_logreg(x, torch.tensor([1, 2] * 10), 1.0, 3)  # class 0 need not occur
+    assert W.shape == (3, 3) and torch.isfinite(W).all()
+    for shape in ((20, 1), (19, 2)):  # narrower, or fewer rows
+        with pytest.raises(ValueError, match=r"multilabel y must be \[N, C\] = \(20, 2\)"):
+            fit_logreg(x, torch.zeros(shape), 1.0, 2, multilabel=True)
