@@ -322,3 +322,10 @@ def test_label_count_and_classes_without_zero():
     for shape in ((20, 1), (19, 2)):  # narrower, or fewer rows
         with pytest.raises(ValueError, match=r"multilabel y must be \[N, C\] = \(20, 2\)"):
             fit_logreg(x, torch.zeros(shape), 1.0, 2, multilabel=True)
+
+
+def test_sweep_result_defaults():
+    """A result built without the optional diagnostics says so: no iterations counted, no predictions kept."""
+    res = SweepResult(best_lambda=1.0, val_scores=[1.0], test_score=1.0, lambdas=[1.0], train_size=1, val_size=1,
+                      test_size=1, wall_s=0.0)
+    assert (res.iters, res.refit_iters, res.test_predictions) == ([], 0, None)
