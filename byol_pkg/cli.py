@@ -90,8 +90,15 @@ def _start_eval(args: argparse.Namespace):
     from .eval.feature_cache import EncoderRef
     from .runtime import configure_cpu_threads
 
+    from .data.registry import check_split
+
     _setup_logging(None)
     _resolve_splits(args)
+    named = [getattr(args, a, None) for a in ("train_split", "val_split", "test_split")]
+    named += args.splits.split(",") if getattr(args, "splits", None) else []
+    for split in [None, *named]:  # fail on a typo before any work
+        if split or split is None:
+            check_split(args.dataset, split)
     if getattr(args, "paper_splits", False):
         _save_split_lists(args)
     configure_cpu_threads(None, args.num_workers)
@@ -216,7 +223,7 @@ def _image_sweep(args: argparse.Namespace, encoder, protocol: str, points, data,
 
     from .eval.finetune import SweepSettings, run_sweep
     from .eval.supervised import Classifier
-    from .metrics import METRICS
+    from .metrics import metric_by_name
 
     meta = encoder.meta
 
@@ -232,7 +239,8 @@ def _image_sweep(args: argparse.Namespace, encoder, protocol: str, points, data,
     fingerprint = {"protocol": protocol, "encoder": encoder.key, "dataset": args.dataset, "image_size": size,
                    "train": len(data.train), "val": len(data.val), "test": len(data.test)}
     logging.getLogger(__name__).info("%s: %d grid points, work folder %s", protocol, len(points), work)
-    return run_sweep(points, make_model, data, settings, METRICS[select], {m: METRICS[m] for m in test_metrics},
+    return run_sweep(points, make_model, data, settings, metric_by_name(select),
+                     {m: metric_by_name(m) for m in test_metrics},
                      Path(work), fingerprint, seed=args.seed, desc=protocol)
 
 
@@ -392,7 +400,7 @@ def _add_split_args(p: argparse.ArgumentParser) -> None:
 def cmd_transfer_linear(args: argparse.Namespace) -> int:
     from .eval.logreg import sweep_logreg
     from .eval.results import ResultRecord
-    from .metrics import METRICS, metric_for_dataset
+    from .metrics import metric_by_name, metric_for_dataset
 
     encoder = _start_eval(args)
     t0 = time.perf_counter()
@@ -402,7 +410,7 @@ def cmd_transfer_linear(args: argparse.Namespace) -> int:
     metric = args.metric or metric_for_dataset(args.dataset)
     multilabel = train_y.ndim == 2  # VOC2007: [N, C] labels in {1, -1, 0}
     num_classes = int(train_y.shape[1]) if multilabel else int(max(train_y.max(), val_y.max(), test_y.max()) + 1)
-    res = sweep_logreg((train_x, train_y), (val_x, val_y), (test_x, test_y), METRICS[metric], num_classes,
+    res = sweep_logreg((train_x, train_y), (val_x, val_y), (test_x, test_y), metric_by_name(metric), num_classes,
                        device=args.device, multilabel=multilabel, standardize=args.standardize)
     record = ResultRecord(
         protocol="transfer_linear", metric=metric, value=res.test_score, dataset=args.dataset,
@@ -464,7 +472,7 @@ def _add_encoder_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from .data.prepare import prepare_dataset, prepare_pretrain
-    from .data.registry import DATASETS, _canonical
+    from .data.registry import check_split
 
     _setup_logging(None)
     if args.set and args.config is None:
@@ -476,10 +484,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
         cfg = load_config(args.config, args.set)
     name = cfg.data.name if cfg is not None else args.dataset
-    if _canonical(name) not in DATASETS:
-        print(f"byol prepare: error: unknown dataset '{name}'; allowed: {', '.join(sorted(DATASETS))}",
-              file=sys.stderr)
-        return 2
+    check_split(name)
     if cfg is not None:
         manifest = prepare_pretrain(cfg, args.out, args.cache_root, args.download, config=args.config,
                                     overrides=args.set)
@@ -674,16 +679,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; known errors become one line on stderr and exit code 2."""
-    from .config import ConfigError
-    from .data import DatasetNotFoundError
-    from .eval.encoder import EncoderLoadError
-    from .eval.finetune import SweepStateError
-    from .train.checkpoint import CheckpointError
+    from .errors import ByolError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DatasetNotFoundError, CheckpointError, SweepStateError, EncoderLoadError) as err:
+    except ByolError as err:
         print(f"byol {args.command}: error: {err}", file=sys.stderr)
         return 2
 

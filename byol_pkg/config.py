@@ -16,11 +16,10 @@ from typing import Any
 
 import yaml
 
+from .errors import ConfigError
+
 PRESETS_DIR = Path(__file__).parent / "presets"
 
-
-class ConfigError(ValueError):
-    """A config file or override that does not fit the schema (message: one line, names the key)."""
 
 
 @dataclass

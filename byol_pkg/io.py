@@ -14,6 +14,8 @@ from typing import IO, Any
 
 import torch
 
+from .errors import InputFileError
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
     """Call ``write(fileobj)`` on a temporary file next to ``path`` and rename it to ``path`` once complete."""
@@ -42,3 +44,18 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def read_json(path: str | os.PathLike, expected: str = "JSON") -> Any:
+    """The parsed JSON of ``path``; a missing or malformed file is an :class:`InputFileError` naming the file and
+    what was ``expected`` of it."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: file not found (expected {expected})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputFileError(f"{path}: cannot be read ({err}; expected {expected})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputFileError(f"{path}: not valid JSON ({err}; expected {expected})") from None

@@ -34,6 +34,8 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from .errors import UnknownMetricError
+
 ArrayLike = Union[np.ndarray, torch.Tensor, list, tuple]
 
 #: Rows processed at once by ``topk_accuracy`` (bounds the N x C boolean temporaries).
@@ -241,6 +243,15 @@ METRICS: dict[str, Callable[[ArrayLike, ArrayLike], float]] = {
     "mean_per_class": _mean_per_class_from_scores,
     "voc07_map": voc07_map,
 }
+
+
+
+def metric_by_name(name: str) -> Callable[[ArrayLike, ArrayLike], float]:
+    """The metric ``name`` of :data:`METRICS`, or :class:`~byol_pkg.errors.UnknownMetricError` listing them."""
+    if name not in METRICS:
+        raise UnknownMetricError(f"--metric: unknown metric '{name}'; allowed: {', '.join(METRICS)}")
+    return METRICS[name]
+
 
 # keys are names lower-cased with every non-alphanumeric character removed
 _MEAN_PER_CLASS_NAMES = {

@@ -10,7 +10,7 @@ Nothing is downloaded unless ``download=True``.
 """
 
 from .base import ArrayImageDataset, ConcatImageDataset, ImageDataset, MemmapImageDataset
-from .errors import DatasetFormatError, DatasetNotFoundError
+from ..errors import DatasetFormatError, DatasetNotFoundError
 from .idx import read_idx
 from .registry import DATASETS, build_dataset, register_dataset
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .base import ArrayImageDataset
-from .errors import DatasetFormatError, DatasetNotFoundError
+from ..errors import DatasetFormatError, DatasetNotFoundError
 from .holdout import SEED, scaled_count, stratified_holdout
 from .registry import register_dataset
 

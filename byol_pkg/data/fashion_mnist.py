@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import ArrayImageDataset
-from .errors import DatasetFormatError, DatasetNotFoundError
+from ..errors import DatasetFormatError, DatasetNotFoundError
 from .idx import read_idx
 from .registry import register_dataset
 

@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 
-from .errors import DatasetFormatError
+from ..errors import DatasetFormatError
 
 #: IDX dtype code -> big-endian numpy dtype.
 IDX_DTYPES: dict[int, np.dtype] = {

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .base import ImageDataset, limit
-from .errors import DatasetFormatError, DatasetNotFoundError
+from ..errors import DatasetFormatError, DatasetNotFoundError
 from .registry import register_dataset
 
 NAME = "imagefolder"

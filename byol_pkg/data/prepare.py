@@ -27,7 +27,7 @@ from .. import __version__
 from ..io import atomic_write_json
 from .base import ImageDataset
 from .imagenet import PAPER_SPLITS
-from .registry import _canonical, build_dataset
+from .registry import build_dataset, canonical_name
 
 ROLES = ("train", "val", "trainval", "test")
 
@@ -37,7 +37,7 @@ def paper_splits(dataset: str):
     ``train``, ``val``, ``trainval``, ``test``), or None for a dataset without them."""
     from .transfer import TRANSFER_DATASETS
 
-    key = _canonical(dataset)
+    key = canonical_name(dataset)
     return TRANSFER_DATASETS.get(key) or PAPER_SPLITS.get(key)
 
 
@@ -83,7 +83,7 @@ def _manifest(name: str, root: str | None, built: dict[str, ImageDataset], lists
 def prepare_dataset(dataset: str, root: str | None, out: str | Path, cache_root: str | Path = "results/features",
                     download: bool = False) -> dict[str, Any]:
     """Build every evaluation split of ``dataset``, save their file lists and write the manifest ``out``."""
-    name = _canonical(dataset)
+    name = canonical_name(dataset)
     roles = evaluation_splits(name)
     built = {split: build_dataset(name, root, split, download=download) for split in dict.fromkeys(roles.values())}
     lists = {split: Path(cache_root) / "splits" / f"{name}_{split}.txt" for split in built}
@@ -97,7 +97,7 @@ def prepare_pretrain(cfg, out: str | Path, cache_root: str | Path = "results/fea
     """Build the pretraining dataset of ``cfg`` as ``byol pretrain`` does, save its file list and write the
     manifest ``out`` (with the config's ``max_samples`` and ``epoch_size``)."""
     data = cfg.data
-    name = _canonical(data.name)
+    name = canonical_name(data.name)
     ds = build_dataset(name, data.root, data.split, download=download or data.download, max_samples=data.max_samples)
     stem = f"pretrain_{name}_{data.split}" + (f"_first{data.max_samples}" if data.max_samples else "")
     lists = {data.split: Path(cache_root) / "splits" / f"{stem}.txt"}

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from ..errors import UnknownDatasetError
 from .base import ImageDataset
 
 
@@ -41,8 +42,21 @@ def register_dataset(
     return deco
 
 
-def _canonical(name: str) -> str:
-    return name.strip().lower().replace("-", "_")
+def canonical_name(name: str) -> str:
+    """The registry key of a dataset name: case and ``-``/``_`` insensitive."""
+    return str(name).strip().lower().replace("-", "_")
+
+
+def check_split(name: str, split: str | None = None) -> str:
+    """The registry key of dataset ``name``, after checking that it and ``split`` (if given) are registered;
+    else :class:`~byol_pkg.errors.UnknownDatasetError` listing the allowed names or splits."""
+    key = canonical_name(name)
+    if key not in DATASETS:
+        raise UnknownDatasetError(f"unknown dataset '{name}'; allowed: {', '.join(sorted(DATASETS))}")
+    allowed = DATASETS[key].splits
+    if split is not None and allowed is not None and split not in allowed:
+        raise UnknownDatasetError(f"unknown split '{split}' for dataset '{key}'; allowed: {', '.join(allowed)}")
+    return key
 
 
 def build_dataset(
@@ -54,16 +68,12 @@ def build_dataset(
 ) -> ImageDataset:
     """Build dataset ``name`` (case and ``-``/``_`` insensitive) for ``split`` from ``root``.
 
-    Raises ``ValueError`` for an unknown name/split or a bad ``max_samples`` and
-    :class:`~byol_pkg.data.errors.DatasetNotFoundError` when the files are missing.
+    Raises :class:`~byol_pkg.errors.UnknownDatasetError` (a ``ValueError``) for an unknown name/split, ``ValueError`` or a bad ``max_samples`` and
+    :class:`~byol_pkg.errors.DatasetNotFoundError` when the files are missing.
     Nothing is downloaded unless ``download=True``.
     """
-    key = _canonical(str(name))
-    if key not in DATASETS:
-        raise ValueError(f"unknown dataset '{name}'; allowed: {', '.join(sorted(DATASETS))}")
+    key = check_split(name, split)
     builder = DATASETS[key]
-    if builder.splits is not None and split not in builder.splits:
-        raise ValueError(f"unknown split '{split}' for dataset '{key}'; allowed: {', '.join(builder.splits)}")
     if max_samples is not None:
         if isinstance(max_samples, bool) or int(max_samples) != max_samples or max_samples < 1:
             raise ValueError(f"max_samples must be a positive integer or None, got {max_samples!r}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import ArrayImageDataset, ConcatImageDataset, ImageDataset, MemmapImageDataset, limit
-from .errors import DatasetFormatError, DatasetNotFoundError
+from ..errors import DatasetFormatError, DatasetNotFoundError
 from .registry import register_dataset
 
 NAME = "stl10"

@@ -4,12 +4,13 @@ seeded random init of either architecture."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..errors import EncoderLoadError
+from ..io import read_json
 from ..augment import IMAGENET_MEAN, IMAGENET_STD, EvalTransform
 from ..models import create_backbone
 
@@ -18,9 +19,6 @@ HEAD_PREFIXES = ("fc.", "head.", "classifier.", "last_linear.", "head_dist.")
 #: Wrappers around a state dict in common checkpoint files.
 CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module")
 
-
-class EncoderLoadError(ValueError):
-    """An encoder file that cannot be used (one-line message naming the file and what was expected)."""
 
 
 def read_encoder_meta(encoder_path: str | Path, backbone: str | None = None, image_size: int | None = None) -> dict:
@@ -33,7 +31,11 @@ def read_encoder_meta(encoder_path: str | Path, backbone: str | None = None, ima
     if not meta_path.is_file():
         raise EncoderLoadError(f"{meta_path}: missing (byol pretrain writes it next to encoder.pt); for an external "
                                "torchvision/timm state dict pass --backbone NAME (e.g. resnet50, timm:resnet50)")
-    return json.loads(meta_path.read_text())
+    meta = read_json(meta_path, "the encoder description byol pretrain writes next to encoder.pt")
+    if not isinstance(meta, dict) or "backbone" not in meta:
+        raise EncoderLoadError(f"{meta_path}: not an encoder description (expected a JSON object with 'backbone', "
+                               "'image_size', 'mean', 'std', as byol pretrain writes it)")
+    return meta
 
 
 def external_state_dict(state: object, model: nn.Module, path: str | Path) -> dict[str, torch.Tensor]:

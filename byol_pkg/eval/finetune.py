@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from ..augment import EvalTransform
+from ..errors import SweepStateError
 from ..io import atomic_torch_save, atomic_write_json
 from .grids import (FINETUNE_BATCH, FINETUNE_LRS, FINETUNE_STEPS, FINETUNE_WDS, LINEAR_AUG_BATCH,
                     LINEAR_AUG_EPOCHS, SEMISUP_BATCH, SEMISUP_EPOCHS, SEMISUP_LRS)
@@ -149,9 +150,6 @@ def _eval_transform(s: SweepSettings) -> EvalTransform:
     """Test-time preprocessing: resize the shorter side (256 at 224 px; native for small images), centre crop."""
     return EvalTransform(s.image_size, mean=tuple(s.mean), std=tuple(s.std))
 
-
-class SweepStateError(ValueError):
-    """The work folder holds the unfinished state of a different sweep."""
 
 
 #: The selected model's test scores and labels in the work folder (copied beside the result file by the CLI).

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..io import atomic_write_text
+from ..errors import InputFileError
+from ..io import atomic_write_text, read_json
 
 
 @dataclasses.dataclass
@@ -53,9 +54,9 @@ def write_results(path: str | Path, records: list[ResultRecord]) -> Path:
 
 def read_results(path: str | Path) -> list[dict[str, Any]]:
     """The records of one result file (a JSON list of objects)."""
-    data = json.loads(Path(path).read_text())
+    data = read_json(path, "a JSON list of result records")
     if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of result records")
+        raise InputFileError(f"{path}: expected a JSON list of result records, got a {type(data).__name__}")
     return data
 
 

@@ -6,13 +6,13 @@ as a plain index file, so every method and seed of a comparison selects hyper-pa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ..io import atomic_write_json
+from ..errors import SplitError
+from ..io import atomic_write_json, read_json
 
 #: Validation fraction for datasets the paper does not cover (Fashion-MNIST, digits, ...): 10 %.
 DEFAULT_VAL_FRACTION = 0.1
@@ -21,7 +21,11 @@ DEFAULT_VAL_FRACTION = 0.1
 def heldout_indices(labels: np.ndarray, val_size: int | float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(train_idx, val_idx)``, sorted, class-stratified; ``val_size``: a count or a fraction of the split."""
     idx = np.arange(len(labels))
-    train_idx, val_idx = train_test_split(idx, test_size=val_size, random_state=seed, stratify=labels)
+    try:
+        train_idx, val_idx = train_test_split(idx, test_size=val_size, random_state=seed, stratify=labels)
+    except ValueError as err:  # too few images, or a class with a single image
+        raise SplitError(f"cannot hold out a class-stratified validation set of {val_size} from {len(labels)} "
+                         f"images ({err}); pass --val-split or another --val-size") from None
     return np.sort(train_idx), np.sort(val_idx)
 
 
@@ -35,9 +39,9 @@ def load_or_make_heldout(path: str | Path, labels: np.ndarray, val_size: int | f
     """Read the saved hold-out at ``path`` (checked against ``labels``' length), or make and save it."""
     path = Path(path)
     if path.is_file():
-        saved = json.loads(path.read_text())
+        saved = read_json(path, "a saved validation hold-out")
         if saved["num_images"] != len(labels):
-            raise ValueError(f"{path}: hold-out made for {saved['num_images']} images, the split has {len(labels)}")
+            raise SplitError(f"{path}: hold-out made for {saved['num_images']} images, the split has {len(labels)}")
         return np.asarray(saved["train"], dtype=np.int64), np.asarray(saved["val"], dtype=np.int64)
     train_idx, val_idx = heldout_indices(labels, val_size, seed)
     atomic_write_json(path, {"num_images": int(len(labels)), "seed": seed, "val_size": val_size,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputFileError, SplitError
 from ..io import atomic_write_text
 
 
@@ -24,7 +25,7 @@ def balanced_subset(labels: np.ndarray, fraction: float, seed: int = 0,
     generator seeded by (seed, c). ``exclude`` (e.g. the validation hold-out) are never drawn; ``n_c`` still
     counts the whole split, so a 1 % subset has 1 % of the split's size."""
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"subset fraction must be in (0, 1], got {fraction}")
+        raise SplitError(f"--fraction: a subset fraction must be in (0, 1], got {fraction}")
     labels = np.asarray(labels)
     allowed = np.ones(len(labels), dtype=bool)
     if exclude is not None:
@@ -34,7 +35,7 @@ def balanced_subset(labels: np.ndarray, fraction: float, seed: int = 0,
         k = max(1, int(round(fraction * int((labels == c).sum()))))
         members = np.flatnonzero((labels == c) & allowed)
         if len(members) < k:
-            raise ValueError(f"class {c}: {k} images wanted for a {fraction} subset, only {len(members)} available")
+            raise SplitError(f"class {c}: {k} images wanted for a {fraction} subset, only {len(members)} available")
         rng = np.random.default_rng(np.random.SeedSequence([seed, int(c)]))
         chosen.append(rng.permutation(members)[:k])
     return np.sort(np.concatenate(chosen))
@@ -74,17 +75,20 @@ def write_split_list(path: str | Path, dataset) -> Path:
 def read_subset(path: str | Path, dataset) -> np.ndarray:
     """Indices into ``dataset`` of a saved subset or of a SimCLR list (entries matched by relative path or by
     file name); a missing entry is a one-line error naming the file and the first missing names."""
+    if not Path(path).is_file():
+        raise InputFileError(f"{path}: subset file not found (expected a list written by byol subset, or SimCLR's "
+                             "1percent.txt / 10percent.txt)")
     entries = [ln.strip() for ln in Path(path).read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     names = _entries(dataset)
     if names is None:
         idx = np.asarray([int(e) for e in entries], dtype=np.int64)
         if len(idx) and (idx.min() < 0 or idx.max() >= len(dataset)):
-            raise ValueError(f"{path}: indices outside the {len(dataset)} images of {dataset.name}/{dataset.split}")
+            raise InputFileError(f"{path}: indices outside the {len(dataset)} images of {dataset.name}/{dataset.split}")
         return np.sort(idx)
     lookup = {n: i for i, n in enumerate(names)}
     lookup.update({os.path.basename(n): i for i, n in enumerate(names)})
     missing = [e for e in entries if e not in lookup]
     if missing:
-        raise ValueError(f"{path}: {len(missing)} of {len(entries)} listed images are not in "
+        raise InputFileError(f"{path}: {len(missing)} of {len(entries)} listed images are not in "
                          f"{dataset.name}/{dataset.split} (first: {', '.join(missing[:3])})")
     return np.sort(np.asarray([lookup[e] for e in entries], dtype=np.int64))

@@ -97,7 +97,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..eval.encoder import EncoderLoadError
+from ..errors import EncoderLoadError, OfficialCheckpointError
 from ..io import atomic_torch_save, atomic_write_json
 from .backbones import create_backbone
 
@@ -124,9 +124,6 @@ BN_FIELDS = {"weight": "scale", "bias": "offset", "running_mean": "~/mean_ema/av
 #: EMA bookkeeping entries of the BatchNorm state that the converted network does not need.
 IGNORED_STATE = re.compile(r"/~/(mean|var)_ema/(hidden|counter)$")
 
-
-class OfficialCheckpointError(EncoderLoadError):
-    """An official checkpoint that cannot be converted (one line naming the file and what was expected)."""
 
 
 # ----------------------------------------------------------------------------------------------- reading

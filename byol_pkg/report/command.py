@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Build the report; a missing or malformed result file is one error line and exit code 2."""
+    """Build the report; a missing or malformed result file is an InputFileError."""
     from .build import build_report
 
-    try:
-        out = build_report(args.results, args.metrics, args.out, decimals=args.decimals)
-    except (FileNotFoundError, json.JSONDecodeError, ValueError) as err:
-        print(f"byol report: error: {err}", file=sys.stderr)
-        return 2
+    out = build_report(args.results, args.metrics, args.out, decimals=args.decimals)  # errors: ``byol`` prints them
     tables = ", ".join(out["tables"]) or "none"
     plots = ", ".join(out["plots"]) or "none"
     print(f"{out['report']}: {out['records']} records; tables: {tables}; plots: {plots}")

@@ -15,14 +15,11 @@ from typing import Any
 
 import torch
 
+from ..errors import CheckpointError
 from ..io import atomic_torch_save
 
 log = logging.getLogger(__name__)
 REQUIRED_KEYS = ("step", "online", "target", "optimizer", "config")
-
-
-class CheckpointError(RuntimeError):
-    """No usable checkpoint, or one that does not fit the run."""
 
 
 def read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

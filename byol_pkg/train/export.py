@@ -12,9 +12,10 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..config import Config, ConfigError, config_from_dict
+from ..config import Config, config_from_dict
+from ..errors import CheckpointError, ConfigError
 from ..io import atomic_torch_save, atomic_write_json
-from .checkpoint import CheckpointError, read_checkpoint
+from .checkpoint import read_checkpoint
 
 log = logging.getLogger(__name__)
 EPOCH_FILE = re.compile(r"epoch_(\d+)\.pt")

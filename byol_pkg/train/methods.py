@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import Config, ConfigError, MethodConfig
+from ..config import Config, MethodConfig
+from ..errors import ConfigError
 from ..loss import byol_loss
 from ..models import TargetNetwork, build_byol, create_backbone
 from ..models.supervised import SupervisedNetwork

@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader
 from .. import __version__
 from ..augment import ViewParams, ViewTransform
 from ..augment.batched import BatchedViewTransform
-from ..config import Config, ConfigError, dump_yaml, to_dict, to_flat_dict
+from ..config import Config, dump_yaml, to_dict, to_flat_dict
+from ..errors import CheckpointError, ConfigError
 from ..data import ImageDataset, build_dataset
 from ..io import atomic_write_json, atomic_write_text
 from ..loss import collapse_std
@@ -32,7 +33,7 @@ from ..optim import LARS, lars_param_groups
 from ..runtime import configure_cpu_threads, configure_determinism
 from ..schedules import StepPlan, scaled_lr, scheduled_tau, warmup_cosine_lr
 from .batched_stream import BatchedTwoViews, ViewDraws, collate_draws, device_images, has_fixed_size_images
-from .checkpoint import CheckpointError, CheckpointManager
+from .checkpoint import CheckpointManager
 from .distributed import DistInfo, all_reduce_mean, cleanup, init_distributed, resolve_device
 from .export import encoder_state, write_encoder
 from .methods import batch_loss, build_method_networks

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..base import ImageDataset, limit
-from ..errors import DatasetFormatError, DatasetNotFoundError
+from ...errors import DatasetFormatError, DatasetNotFoundError
 from ..holdout import SEED
 from ..image_folder import decode_rgb
 

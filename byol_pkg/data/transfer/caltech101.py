@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetFormatError
+from ...errors import DatasetFormatError
 from ..holdout import SEED, per_class_chunks
 from ..image_folder import is_image_file
 from ..registry import register_dataset

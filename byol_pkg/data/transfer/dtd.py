@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetFormatError
+from ...errors import DatasetFormatError
 from ..registry import register_dataset
 from ._common import SPLITS, Listing, label_of, locate, make_dataset, read_lines, sort_listing
 

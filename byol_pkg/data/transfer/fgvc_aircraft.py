@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetFormatError
+from ...errors import DatasetFormatError
 from ..registry import register_dataset
 from ._common import (SPLITS, Listing, folder_candidates, label_of, locate, make_dataset, read_lines,
                       sort_listing, torchvision_downloader)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetFormatError
+from ...errors import DatasetFormatError
 from ..registry import register_dataset
 from ._common import (SPLITS, Listing, folder_candidates, load_mat, locate, make_dataset, sort_listing,
                       torchvision_downloader)

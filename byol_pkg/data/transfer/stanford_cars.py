@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetFormatError
+from ...errors import DatasetFormatError
 from ..holdout import SEED, scaled_count, stratified_holdout
 from ..registry import register_dataset
 from ._common import (SPLITS, Listing, folder_candidates, holdout_split, load_mat, locate, make_dataset,

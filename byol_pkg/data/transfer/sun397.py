@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetFormatError
+from ...errors import DatasetFormatError
 from ..holdout import SEED, per_class_holdout
 from ..registry import register_dataset
 from ._common import (SPLITS, Listing, folder_candidates, holdout_split, label_of, locate, make_dataset,

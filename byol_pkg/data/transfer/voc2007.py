@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetFormatError
+from ...errors import DatasetFormatError
 from ..registry import register_dataset
 from ._common import SPLITS, Listing, locate, make_dataset, not_found, read_lines
 
