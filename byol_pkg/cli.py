@@ -73,18 +73,6 @@ def _resolve_splits(args: argparse.Namespace) -> None:
     args.paper_splits = spec is not None
 
 
-def _save_split_lists(args: argparse.Namespace) -> None:
-    """Record which images each split of a dataset with the paper's splits holds (hold-outs included) under
-    ``<cache>/splits/<dataset>_<split>.txt``, once."""
-    from .data import build_dataset
-    from .eval.subsets import write_split_list
-
-    for split in (args.train_split, args.val_split, args.test_split):
-        path = Path(args.cache_root) / "splits" / f"{args.dataset}_{split}.txt"
-        if split and not path.is_file():
-            write_split_list(path, build_dataset(args.dataset, args.root, split))
-
-
 def _start_eval(args: argparse.Namespace):
     """Common start of the evaluation commands: logging, CPU threads, the splits, and the encoder they evaluate."""
     from .eval.feature_cache import EncoderRef
@@ -99,8 +87,11 @@ def _start_eval(args: argparse.Namespace):
     for split in [None, *named]:  # fail on a typo before any work
         if split or split is None:
             check_split(args.dataset, split)
-    if getattr(args, "paper_splits", False):
-        _save_split_lists(args)
+    if getattr(args, "paper_splits", False):  # byol prepare writes them; an evaluation run on its own, here
+        from .data.subsets import save_missing_split_lists
+
+        save_missing_split_lists(args.cache_root, args.dataset, args.root,
+                                 (args.train_split, args.val_split, args.test_split))
     configure_cpu_threads(None, args.num_workers)
     return EncoderRef(Path(args.encoder), random_init=args.random_init, seed=args.seed, backbone=args.backbone)
 
@@ -165,7 +156,7 @@ def _train_val_test(args: argparse.Namespace, encoder, preprocessing: str = "tes
     ``byol_pkg.eval.encoder.PREPROCESSING``); validation = the official split (``--val-split``) or a saved
     class-stratified hold-out of the training split."""
     from .eval.feature_cache import cached_features
-    from .eval.splits import training_holdout
+    from .data.validation import training_holdout
 
     def features(split: str):
         x, y, _ = cached_features(encoder, args.dataset, args.root, split, args.cache_root, args.image_size,
@@ -280,12 +271,12 @@ def _linear_augmented(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from .eval.finetune import SweepData, finetune_grid
-    from .metrics import metric_for_dataset
+    from .data.registry import dataset_info
 
     encoder = _start_eval(args)
     t0 = time.perf_counter()
     sp = _image_splits(args)
-    metric = args.metric or metric_for_dataset(args.dataset)
+    metric = args.metric or dataset_info(args.dataset).metric
     points = finetune_grid(args.lrs, args.wds, args.steps, args.batch_size)
     res = _image_sweep(args, encoder, "finetune", points, SweepData(sp.train, sp.val, sp.test, sp.trainval),
                        sp.num_classes, sp.multilabel, metric, [metric])
@@ -305,7 +296,7 @@ def _listed_subset(args: argparse.Namespace, sp) -> np.ndarray:
     list is read against the ``trainval`` split and its validation images are dropped with a warning."""
     from .data import build_dataset
     from .data.prepare import paper_splits
-    from .eval.subsets import read_subset
+    from .data.subsets import read_subset
 
     try:
         return read_subset(args.subset, sp.full_train)
@@ -325,7 +316,7 @@ def _listed_subset(args: argparse.Namespace, sp) -> np.ndarray:
 
 def _semisup_subset(args: argparse.Namespace, sp):
     """Indices (into the full training split) of the labelled subset, never containing validation images."""
-    from .eval.subsets import balanced_subset, read_subset, write_subset
+    from .data.subsets import balanced_subset, read_subset, write_subset
 
     log = logging.getLogger(__name__)
     held = set() if sp.val_indices is None else set(int(i) for i in sp.val_indices)
@@ -400,14 +391,15 @@ def _add_split_args(p: argparse.ArgumentParser) -> None:
 def cmd_transfer_linear(args: argparse.Namespace) -> int:
     from .eval.logreg import sweep_logreg
     from .eval.results import ResultRecord
-    from .metrics import metric_by_name, metric_for_dataset
+    from .data.registry import dataset_info
+    from .metrics import metric_by_name
 
     encoder = _start_eval(args)
     t0 = time.perf_counter()
 
     # App. D.2: shorter side resized to the crop size, no 256/224 test crop; features not standardised
     (train_x, train_y), (val_x, val_y), (test_x, test_y), val_note = _train_val_test(args, encoder, "transfer")
-    metric = args.metric or metric_for_dataset(args.dataset)
+    metric = args.metric or dataset_info(args.dataset).metric
     multilabel = train_y.ndim == 2  # VOC2007: [N, C] labels in {1, -1, 0}
     num_classes = int(train_y.shape[1]) if multilabel else int(max(train_y.max(), val_y.max(), test_y.max()) + 1)
     res = sweep_logreg((train_x, train_y), (val_x, val_y), (test_x, test_y), metric_by_name(metric), num_classes,
@@ -431,7 +423,7 @@ def cmd_transfer_linear(args: argparse.Namespace) -> int:
 
 def cmd_subset(args: argparse.Namespace) -> int:
     from .data import build_dataset
-    from .eval.subsets import balanced_subset, read_subset, write_subset
+    from .data.subsets import balanced_subset, read_subset, write_subset
 
     dataset = build_dataset(args.dataset, args.root, args.split)
     if args.simclr_list:

@@ -174,7 +174,6 @@ class Config:
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.name": ("fashion_mnist", "digits", "cifar10", "cifar100", "stl10", "imagefolder"),
     "train.precision": ("fp32", "bf16", "fp16"),
     "train.progress": ("auto", "bar", "log"),
     "augment.backend": ("reference", "batched"),
@@ -183,6 +182,16 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "target.schedule": ("cosine", "constant"),
     "method.name": tuple(METHOD_DEFAULTS),
 }
+
+
+def choices() -> dict[str, tuple[str, ...]]:
+    """The allowed values of every key with a closed set: :data:`CHOICES`, plus ``data.name``: the registered
+    datasets marked as pretraining sets (``DatasetInfo.pretraining``)."""
+    from .data.registry import registered
+
+    return {"data.name": tuple(registered(pretraining=True)), **CHOICES}
+
+
 POSITIVE: tuple[str, ...] = (
     "optim.batch_size", "optim.accumulate_steps", "optim.epochs", "augment.image_size",
     "train.log_every_steps", "train.checkpoint_every_steps", "model.projector_hidden", "model.projector_out",
@@ -333,7 +342,7 @@ def load_config(name_or_path: str | Path | None = None, overrides: list[str] | N
 def validate(cfg: Config, source: str) -> None:
     """Checks beyond types: choices and positive values."""
     flat = to_flat_dict(cfg)
-    for key, allowed in CHOICES.items():
+    for key, allowed in choices().items():
         if flat[key] not in allowed:
             raise ConfigError(f"{source}: config key '{key}' must be one of {', '.join(allowed)}, got {flat[key]!r}")
     for key in POSITIVE:

@@ -27,7 +27,6 @@ Tie rules (documented here once, tested in ``tests/test_metrics.py``):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, Union
 
@@ -253,40 +252,9 @@ def metric_by_name(name: str) -> Callable[[ArrayLike, ArrayLike], float]:
     return METRICS[name]
 
 
-# keys are names lower-cased with every non-alphanumeric character removed
-_MEAN_PER_CLASS_NAMES = {
-    "aircraft", "fgvcaircraft", "fgvcaircraft2013b",
-    "pets", "oxfordpets", "oxfordiiitpets", "oxfordiiitpet", "oxfordpet",
-    "caltech101", "caltech",
-    "flowers", "flowers102", "oxfordflowers", "oxfordflowers102", "oxford102flowers", "oxford102",
-}
-_VOC07_NAMES = {"voc2007", "voc07", "pascalvoc2007", "pascalvoc07", "voc"}
-_VOC12_SEG_NAMES = {"voc2012", "voc12", "pascalvoc2012", "pascalvoc12", "voc2012seg", "voc2012segmentation"}
-
-
-def metric_for_dataset(name: str) -> str:
-    """Metric key of ``METRICS`` used for dataset ``name`` (paper Table 3 / Table 10, spec §6.6).
-
-    ``"mean_per_class"`` for Aircraft, Pets, Caltech-101, Flowers; ``"voc07_map"`` for VOC2007;
-    ``"top1"`` for every other classification dataset. Case, ``-``, ``_`` and spaces are ignored.
-    VOC2012 (segmentation, mean IoU) is not a classification metric here and raises ``ValueError``.
-    """
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"metric_for_dataset: dataset name must be a non-empty string, got {name!r}")
-    key = re.sub(r"[^a-z0-9]", "", name.lower())
-    if key in _MEAN_PER_CLASS_NAMES:
-        return "mean_per_class"
-    if key in _VOC07_NAMES:
-        return "voc07_map"
-    if key in _VOC12_SEG_NAMES:
-        raise ValueError(f"metric_for_dataset: '{name}' is VOC2012 segmentation (mean IoU), not provided here")
-    return "top1"
-
-
 __all__ = [
     "METRICS",
     "mean_per_class_accuracy",
-    "metric_for_dataset",
     "top1_accuracy",
     "top5_accuracy",
     "topk_accuracy",

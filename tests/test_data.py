@@ -28,6 +28,7 @@ from byol_pkg.data import (
     register_dataset,
 )
 from byol_pkg.data.fashion_mnist import DEFAULT_SYSTEM_DIRS, SYSTEM_DIRS_ENV
+from byol_pkg.data.registry import DatasetInfo, dataset_info
 
 REAL_FASHION = DEFAULT_SYSTEM_DIRS[0]
 
@@ -403,7 +404,9 @@ def test_registry_names_and_errors(tmp_path: Path) -> None:
 
 
 def test_register_dataset_decorator(tmp_path: Path) -> None:
-    @register_dataset("tiny_test_only", splits=("train",))
+    info = DatasetInfo("tiny_test_only", "Tiny", 4, ("train",))
+
+    @register_dataset(info)
     def build_tiny(root, split, download, max_samples):
         from byol_pkg.data import ArrayImageDataset
 
@@ -418,9 +421,10 @@ def test_register_dataset_decorator(tmp_path: Path) -> None:
 
     try:
         ds = build_dataset("Tiny-Test-Only", tmp_path, "train", max_samples=3)
-        assert len(ds) == 3 and DATASETS["tiny_test_only"] is build_tiny
+        assert len(ds) == 3 and DATASETS["tiny_test_only"] is build_tiny and build_tiny.info is info
+        assert dataset_info("tiny-test-only") is info and info.roles() == {"train": "train", "test": "test"}
         with pytest.raises(ValueError, match="already registered"):
-            register_dataset("tiny_test_only", splits=None)(build_tiny)
+            register_dataset(info)(build_tiny)
     finally:
         DATASETS.pop("tiny_test_only")
 

@@ -159,7 +159,7 @@ def test_knn_command_writes_tidy_records(encoder_path, tmp_path, capsys):
 
 
 def test_heldout_is_stratified_deterministic_and_saved(tmp_path):
-    from byol_pkg.eval.splits import heldout_indices, load_or_make_heldout
+    from byol_pkg.data.validation import heldout_indices, load_or_make_heldout
 
     labels = np.repeat(np.arange(4), [50, 30, 20, 100])
     tr, val = heldout_indices(labels, 0.1, seed=0)

@@ -19,7 +19,7 @@ from byol_pkg.eval.encoder import load_encoder
 from byol_pkg.eval.finetune import (FINETUNE_LRS, FINETUNE_WDS, bn_momentum, finetune_grid,
                                     linear_aug_grid, semisup_grid)
 from byol_pkg.eval.results import read_results
-from byol_pkg.eval.subsets import balanced_subset, read_subset
+from byol_pkg.data.subsets import balanced_subset, read_subset
 from byol_pkg.eval.supervised import (Classifier, CropFlipViews, IndexedImages, RunSpec, classification_loss,
                                       cosine_lr, train_classifier)
 

@@ -12,13 +12,13 @@ from sklearn.metrics import average_precision_score
 from byol_pkg.metrics import (
     METRICS,
     mean_per_class_accuracy,
-    metric_for_dataset,
     top1_accuracy,
     top5_accuracy,
     topk_accuracy,
     voc07_ap,
     voc07_map,
 )
+from byol_pkg.data.registry import metric_for_dataset
 
 # ------------------------------------------------------------------------------------------------
 # top-k

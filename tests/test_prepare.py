@@ -17,7 +17,7 @@ from transfer_fixtures import make_dtd
 from byol_pkg.cli import main
 from byol_pkg.data import build_dataset
 from byol_pkg.data.prepare import evaluation_splits
-from byol_pkg.eval.subsets import read_subset
+from byol_pkg.data.subsets import read_subset
 
 
 def entries(path: Path) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 
 from byol_pkg.cli import build_parser
 from byol_pkg.config import load_config
-from byol_pkg.data.transfer.specs import TRANSFER_DATASETS
+from byol_pkg.data.transfer import TRANSFER_DATASETS
 from byol_pkg.eval import grids, linear, logreg
 
 ROOT = Path(__file__).resolve().parents[1]

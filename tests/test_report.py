@@ -191,7 +191,7 @@ def test_table2_sets_the_papers_label_only_supervised_row_beside_random_init(tmp
     (fig,) = figures
     (line,) = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_label() == "Supervised [77] (published, R50)"]
     assert list(line.get_xdata()) == [1.0, 10.0] and list(line.get_ydata()) == [25.4, 56.4]
-    palette = P._palette(T._sorted_labels(frame.assign(label=frame["method"].map(T.method_label))))
+    palette = P._palette(T.sorted_labels(frame.assign(label=frame["method"].map(T.method_label))))
     assert to_rgb(line.get_color()) == to_rgb(palette["Random init"]) != to_rgb(palette["Supervised"])
 
 
@@ -350,7 +350,7 @@ def test_run_labels():
 
 
 def test_published_data_matches_spec():
-    from byol_pkg.data.transfer.specs import TABLE3_ORDER
+    from byol_pkg.data.transfer import TABLE3_ORDER
 
     assert pub.TABLE3_DATASETS == TABLE3_ORDER
     assert pub.published_value(pub.TABLE1_LINEAR, "byol", "top1") == 74.3

@@ -8,7 +8,7 @@ from PIL import Image
 
 from byol_pkg.cli import main
 from byol_pkg.data import build_dataset
-from byol_pkg.eval.subsets import balanced_subset, read_subset, write_subset
+from byol_pkg.data.subsets import balanced_subset, read_subset, write_subset
 
 
 def test_balanced_counts_and_determinism():
@@ -106,7 +106,7 @@ def test_split_lists_name_the_images_of_a_split(tmp_path):
     itself; image files: paths relative to the split folder."""
     from data_fixtures import make_cifar10
 
-    from byol_pkg.eval.subsets import write_split_list
+    from byol_pkg.data.subsets import write_split_list
 
     make_cifar10(tmp_path / "data")
     val = build_dataset("cifar10", tmp_path / "data", "transfer_val")
@@ -125,7 +125,7 @@ def test_split_lists_name_the_images_of_a_split(tmp_path):
 
 def test_training_holdout_count_or_fraction(tmp_path):
     """val_size >= 1 is a count, below 1 a fraction; each gets its own saved file, shared by later calls."""
-    from byol_pkg.eval.splits import training_holdout
+    from byol_pkg.data.validation import training_holdout
 
     labels = np.repeat(np.arange(4), 25)
     tr, val, note = training_holdout(tmp_path, "toy", "train", labels, 20.0, seed=0)
@@ -142,7 +142,7 @@ def test_training_holdout_count_or_fraction(tmp_path):
 def test_saved_holdout_records_how_it_was_made_and_fits_only_its_split(tmp_path):
     import json
 
-    from byol_pkg.eval.splits import DEFAULT_VAL_FRACTION, heldout_indices, load_or_make_heldout
+    from byol_pkg.data.validation import DEFAULT_VAL_FRACTION, heldout_indices, load_or_make_heldout
 
     labels = np.repeat(np.arange(4), 50)
     path = tmp_path / "h.json"

@@ -38,7 +38,7 @@ from byol_pkg.data.holdout import (
 from byol_pkg.data.transfer import SPLITS, TRANSFER_DATASETS, TransferDataset
 from byol_pkg.eval.predictions import load_predictions, predictions_path
 from byol_pkg.eval.results import read_results
-from byol_pkg.metrics import metric_for_dataset
+from byol_pkg.data.registry import metric_for_dataset
 
 # ------------------------------------------------------------------------------------------ hold-out helpers
 

@@ -50,7 +50,7 @@ TARGETS: dict[str, Target] = {
     "optim": Target(("byol_pkg/optim.py",), ("tests/test_optim.py",)),
     "logreg": Target(("byol_pkg/eval/logreg.py",), ("tests/test_logreg.py", "tests/test_paper_defaults.py")),
     "linear": Target(("byol_pkg/eval/linear.py",), ("tests/test_linear_eval.py", "tests/test_paper_defaults.py")),
-    "splits": Target(("byol_pkg/eval/splits.py", "byol_pkg/eval/subsets.py"),
+    "splits": Target(("byol_pkg/data/validation.py", "byol_pkg/data/subsets.py"),
                      ("tests/test_subsets.py",
                       "tests/test_eval_features.py::test_heldout_is_stratified_deterministic_and_saved")),
     "finetune_grid": Target(("byol_pkg/eval/grids.py", "byol_pkg/eval/finetune.py"),

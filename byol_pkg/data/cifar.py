@@ -23,7 +23,7 @@ import numpy as np
 from .base import ArrayImageDataset
 from ..errors import DatasetFormatError, DatasetNotFoundError
 from .holdout import SEED, scaled_count, stratified_holdout
-from .registry import register_dataset
+from .registry import DatasetInfo, PaperSizes, register_dataset
 
 #: Transfer hold-out sizes of the paper (Table 10): validation images held out of the 50,000 train images.
 TRANSFER_VAL = {"cifar10": 5000, "cifar100": 5067}
@@ -176,7 +176,23 @@ def load_split(
     return ds
 
 
-@register_dataset("cifar10", splits=SPLITS)
+CIFAR10_INFO = DatasetInfo(
+    "cifar10", "CIFAR10", 10, SPLITS, metric="top1",
+    train="transfer_train", val="transfer_val", trainval="train", test="test",
+    paper=PaperSizes(50_000, 45_000, 5_000, 10_000),
+    published="table3", pretraining=True,
+    source="https://www.cs.toronto.edu/~kriz/cifar.html (cifar-10-python.tar.gz; torchvision CIFAR10)",
+)
+CIFAR100_INFO = DatasetInfo(
+    "cifar100", "CIFAR100", 100, SPLITS, metric="top1",
+    train="transfer_train", val="transfer_val", trainval="train", test="test",
+    paper=PaperSizes(50_000, 44_933, 5_067, 10_000),
+    published="table3", pretraining=True,
+    source="https://www.cs.toronto.edu/~kriz/cifar.html (cifar-100-python.tar.gz; torchvision CIFAR100)",
+)
+
+
+@register_dataset(CIFAR10_INFO)
 def build_cifar10(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ArrayImageDataset:
@@ -184,7 +200,7 @@ def build_cifar10(
     return load_split(CIFAR10, root, split, download, max_samples)
 
 
-@register_dataset("cifar100", splits=SPLITS)
+@register_dataset(CIFAR100_INFO)
 def build_cifar100(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ArrayImageDataset:

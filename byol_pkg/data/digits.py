@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import ArrayImageDataset
-from .registry import register_dataset
+from .registry import DatasetInfo, register_dataset
 
 NAME = "digits"
 SPLIT_SEED = 0
@@ -29,7 +29,11 @@ def split_indices(labels: np.ndarray, split: str) -> np.ndarray:
     return np.sort(train if split == "train" else test)
 
 
-@register_dataset(NAME, splits=("train", "test"))
+INFO = DatasetInfo(NAME, "Digits", 10, ("train", "test"), pretraining=True,
+                   source="scikit-learn's bundled copy (sklearn.datasets.load_digits)")
+
+
+@register_dataset(INFO)
 def build_digits(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ArrayImageDataset:

@@ -15,7 +15,7 @@ import numpy as np
 from .base import ArrayImageDataset
 from ..errors import DatasetFormatError, DatasetNotFoundError
 from .idx import read_idx
-from .registry import register_dataset
+from .registry import DatasetInfo, register_dataset
 
 NAME = "fashion_mnist"
 CLASSES = [
@@ -78,7 +78,12 @@ def _download(root: Path) -> None:
         FashionMNIST(str(root), train=train, download=True)
 
 
-@register_dataset(NAME, splits=("train", "test"))
+INFO = DatasetInfo(NAME, "Fashion-MNIST", len(CLASSES), ("train", "test"), pretraining=True,
+                   aliases=("fashionmnist",), source="https://github.com/zalandoresearch/fashion-mnist "
+                   "(Debian: dataset-fashion-mnist; torchvision FashionMNIST)")
+
+
+@register_dataset(INFO)
 def build_fashion_mnist(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ArrayImageDataset:

@@ -16,10 +16,11 @@ import torch
 
 from .base import ImageDataset, limit
 from ..errors import DatasetFormatError, DatasetNotFoundError
-from .registry import register_dataset
+from .registry import DatasetInfo, register_dataset
 
 NAME = "imagefolder"
-_TV_DEPRECATION = "The image decoding and encoding capabilities of TorchVision"
+#: The start of torchvision's image-decoding deprecation warning (silenced where images are decoded).
+TV_DEPRECATION = "The image decoding and encoding capabilities of TorchVision"
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 
@@ -51,7 +52,7 @@ def decode_rgb(path: str) -> torch.Tensor:
         from torchvision.io import ImageReadMode, decode_image
 
         with warnings.catch_warnings():  # torchvision 0.29 warns on every decode call
-            warnings.filterwarnings("ignore", _TV_DEPRECATION, DeprecationWarning)
+            warnings.filterwarnings("ignore", TV_DEPRECATION, DeprecationWarning)
             return decode_image(path, mode=ImageReadMode.RGB)
     except (ImportError, RuntimeError, ValueError, OSError):
         pass
@@ -89,7 +90,12 @@ def _layout_hint(split: str) -> str:
     return f"<root>/{split}/<class_name>/<image>.(jpg|jpeg|png|bmp|webp), e.g. <root>/train/n01440764/x.JPEG"
 
 
-@register_dataset(NAME, splits=None)
+#: An image folder stands for ImageNet in the published tables: the ImageNet preset pretrains on one.
+INFO = DatasetInfo(NAME, "ImageNet", None, None, published="imagenet", pretraining=True,
+                   source="any <root>/<split>/<class>/<image> tree (e.g. ImageNet's train and val folders)")
+
+
+@register_dataset(INFO)
 def build_image_folder(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ImageFolderDataset:

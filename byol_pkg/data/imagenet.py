@@ -27,13 +27,12 @@ the tail of a shuffled list, covers every class about equally. Only the count (1
 train images) follow the paper. [DM] holds out the first 10,000 TFDS records instead (note only).
 
 SimCLR's ``1percent.txt`` / ``10percent.txt`` (``n01440764_10026.JPEG`` per line) resolve against the
-``train`` / ``trainval`` splits by file name (:func:`byol_pkg.eval.subsets.read_subset`).
+``train`` / ``trainval`` splits by file name (:func:`byol_pkg.data.subsets.read_subset`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +40,7 @@ import numpy as np
 from ..errors import DatasetFormatError, DatasetNotFoundError
 from .holdout import SEED, scaled_count, stratified_holdout
 from .image_folder import ImageFolderDataset, scan
-from .registry import register_dataset
+from .registry import DatasetInfo, PaperSizes, register_dataset
 
 NAME = "imagenet"
 SPLITS = ("train", "val", "trainval", "test")
@@ -53,20 +52,11 @@ HOW = ("extract ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from https:/
        "sorts val into wnid folders); ImageNet cannot be downloaded automatically")
 
 
-@dataclass(frozen=True)
-class PaperSplits:
-    """The split names the evaluation protocols use for a dataset outside Table 3 (cf. ``TransferSpec``)."""
-
-    name: str
-    display: str
-    train: str  # selection fit
-    val: str  # selection score
-    trainval: str  # all labelled training images
-    test: str
-
-
-#: Datasets with the paper's train / val / test splits that are not Table 3 transfer datasets.
-PAPER_SPLITS: dict[str, PaperSplits] = {NAME: PaperSplits(NAME, "ImageNet", "train", "val", "trainval", "test")}
+INFO = DatasetInfo(
+    NAME, "ImageNet", 1000, SPLITS, metric="top1", train="train", val="val", trainval="trainval", test="test",
+    paper=PaperSizes(PAPER_TRAINVAL, PAPER_TRAIN, PAPER_VAL, PAPER_TEST), published="imagenet",
+    aliases=("ilsvrc2012", "imagenet1k"), source="https://image-net.org (ILSVRC2012 train and val archives)",
+)
 
 
 class ImageNetDataset(ImageFolderDataset):
@@ -116,7 +106,7 @@ def _listing(split_dir: Path, classes: list[str], split: str) -> tuple[list[str]
     return [paths[i] for i in order], remap[labels[order]]
 
 
-@register_dataset(NAME, splits=SPLITS)
+@register_dataset(INFO)
 def build_imagenet(root: Path | None, split: str, download: bool = False,
                    max_samples: int | None = None) -> ImageNetDataset:
     """ImageNet: train (minus the 10,009 held out) / val (10,009) / trainval (all train) / test (official val)."""

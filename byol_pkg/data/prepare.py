@@ -26,27 +26,20 @@ import numpy as np
 from .. import __version__
 from ..io import atomic_write_json
 from .base import ImageDataset
-from .imagenet import PAPER_SPLITS
-from .registry import build_dataset, canonical_name
-
-ROLES = ("train", "val", "trainval", "test")
+from .subsets import split_list_path, write_split_list
+from .registry import DatasetInfo, build_dataset, canonical_name, dataset_info
 
 
-def paper_splits(dataset: str):
-    """The paper's split names of ``dataset`` (a ``TransferSpec`` or ``PaperSplits`` with ``display``,
-    ``train``, ``val``, ``trainval``, ``test``), or None for a dataset without them."""
-    from .transfer import TRANSFER_DATASETS
-
-    key = canonical_name(dataset)
-    return TRANSFER_DATASETS.get(key) or PAPER_SPLITS.get(key)
+def paper_splits(dataset: str) -> DatasetInfo | None:
+    """The record of ``dataset`` when it has the paper's splits (its ``train``, ``val``, ``trainval``,
+    ``test``), else None."""
+    info = dataset_info(dataset)
+    return info if info.has_paper_splits else None
 
 
 def evaluation_splits(dataset: str) -> dict[str, str]:
-    """Protocol role -> split name of every split the evaluation protocols read (``byol`` ``_resolve_splits``)."""
-    spec = paper_splits(dataset)
-    if spec is None:
-        return {"train": "train", "test": "test"}
-    return {role: getattr(spec, role) for role in ROLES}
+    """Protocol role -> split name of every split the evaluation protocols read."""
+    return dataset_info(dataset).roles()
 
 
 def _sha256(data: bytes) -> str:
@@ -63,8 +56,6 @@ def classes_present(targets: np.ndarray) -> int:
 
 def split_entry(dataset: ImageDataset, list_path: Path) -> dict[str, Any]:
     """Write the split's file list and describe it."""
-    from ..eval.subsets import write_split_list
-
     write_split_list(list_path, dataset)
     return {"size": len(dataset), "num_classes": classes_present(dataset.targets), "list": str(list_path),
             "list_sha256": _sha256(list_path.read_bytes()),
@@ -86,7 +77,7 @@ def prepare_dataset(dataset: str, root: str | None, out: str | Path, cache_root:
     name = canonical_name(dataset)
     roles = evaluation_splits(name)
     built = {split: build_dataset(name, root, split, download=download) for split in dict.fromkeys(roles.values())}
-    lists = {split: Path(cache_root) / "splits" / f"{name}_{split}.txt" for split in built}
+    lists = {split: split_list_path(cache_root, f"{name}_{split}") for split in built}
     manifest = _manifest(name, None if root is None else str(root), built, lists, roles, purpose="evaluation")
     atomic_write_json(out, manifest)
     return manifest
@@ -100,7 +91,7 @@ def prepare_pretrain(cfg, out: str | Path, cache_root: str | Path = "results/fea
     name = canonical_name(data.name)
     ds = build_dataset(name, data.root, data.split, download=download or data.download, max_samples=data.max_samples)
     stem = f"pretrain_{name}_{data.split}" + (f"_first{data.max_samples}" if data.max_samples else "")
-    lists = {data.split: Path(cache_root) / "splits" / f"{stem}.txt"}
+    lists = {data.split: split_list_path(cache_root, stem)}
     manifest = _manifest(name, data.root, {data.split: ds}, lists, {"pretrain": data.split}, purpose="pretrain",
                          config=config, overrides=list(overrides or []), max_samples=data.max_samples,
                          epoch_size=data.epoch_size or len(ds))

@@ -15,7 +15,7 @@ import numpy as np
 
 from .base import ArrayImageDataset, ConcatImageDataset, ImageDataset, MemmapImageDataset, limit
 from ..errors import DatasetFormatError, DatasetNotFoundError
-from .registry import register_dataset
+from .registry import DatasetInfo, register_dataset
 
 NAME = "stl10"
 FOLDER = "stl10_binary"
@@ -93,7 +93,11 @@ def _unlabeled(folder: Path, max_samples: int | None, classes: list[str] | None)
     )
 
 
-@register_dataset(NAME, splits=SPLITS)
+INFO = DatasetInfo(NAME, "STL-10", NUM_CLASSES, SPLITS, pretraining=True,
+                   source="https://cs.stanford.edu/~acoates/stl10/ (stl10_binary.tar.gz; torchvision STL10)")
+
+
+@register_dataset(INFO)
 def build_stl10(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ImageDataset:

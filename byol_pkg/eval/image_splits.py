@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import build_dataset
-from .splits import training_holdout
+from ..data.validation import training_holdout
 from .supervised import ConcatImages, IndexedImages
 
 

@@ -24,8 +24,8 @@ import seaborn as sns
 
 from . import published as pub
 from .captions import table_caption, table_title
-from .plots import _new_figure, save_figure
-from .tables import (Cell, Column, ReportTable, Row, _dataset_order, _k_of, dataset_label, final_records,
+from .plots import new_figure, save_figure
+from .tables import (Cell, Column, ReportTable, Row, dataset_order, k_of, dataset_label, final_records,
                      is_ablation_method, is_ablation_run, method_label, prepare)
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ class AblationData:
         return self.spec is not None and row in self.spec.keys
 
     def datasets(self, base: str) -> list[str]:
-        return _dataset_order(self.values.loc[self.values["base"] == base, "dataset"])
+        return dataset_order(self.values.loc[self.values["base"] == base, "dataset"])
 
     def primary(self, base: str, dataset: str) -> str | None:
         """The quantity Δ and the plots use: linear top-1, else kNN top-1."""
@@ -248,7 +248,7 @@ def _base_order(bases) -> list[str]:
 def _pick_variant(variants, protocol: str) -> str:
     """The record variant of a protocol used for the table: linear ``cached`` (else the first), kNN ``k=20``
     (else the smallest k)."""
-    variants = sorted(set(variants), key=lambda v: (_k_of(v), v))
+    variants = sorted(set(variants), key=lambda v: (k_of(v), v))
     preferred = {"linear": "cached", "knn": "k=20"}.get(protocol)
     return preferred if preferred in variants else variants[0]
 
@@ -489,7 +489,7 @@ def _plot_batch(data: AblationData, ours: pd.DataFrame, published: pd.DataFrame)
     """Figure 3a: drop against batch size (log axis, largest left); ours solid, published dashed."""
     spec = data.spec
     colours = _colours(data.bases)
-    fig, axes = _new_figure(7.5, 4.2)
+    fig, axes = new_figure(7.5, 4.2)
     ax = axes[0, 0]
     frames = [f.assign(batch=[spec.norm(r) for r in f["row"]]) for f in (ours, published)]
     frames = [f[[isinstance(b, (int, float)) for b in f["batch"]]] for f in frames]
@@ -523,7 +523,7 @@ def _plot_augmentation(data: AblationData, ours: pd.DataFrame, published: pd.Dat
     both = pd.concat([ours, published], ignore_index=True)
     order = [data.plot_label(r) for r in data.rows if r in set(both["row"])]
     names = list(dict.fromkeys([*ours["series"], *published["series"]]))
-    fig, axes = _new_figure(9.0, 0.5 * len(order) * max(1.0, len(names) / 2) + 1.8)
+    fig, axes = new_figure(9.0, 0.5 * len(order) * max(1.0, len(names) / 2) + 1.8)
     ax = axes[0, 0]
     sns.barplot(data=both.assign(label=both["row"].map(data.plot_label)), y="label", x="drop", hue="series",
                 order=order, hue_order=names, palette=_series_palette([ours, published], _colours(data.bases)),
@@ -566,7 +566,7 @@ def _plot_bars(data: AblationData):
                 for b, r, v in zip(data.collapse["base"], data.collapse["row"], data.collapse["value"])]
     panels = (("ours: top-1 accuracy (%)", ours), (f"paper: top-1 (%), {PLOT_PUBLISHED_TAG}", published),
               ("final collapse std (0 = collapsed)", collapse))
-    fig, axes = _new_figure(14.0, 0.42 * len(labels) * max(1, len(data.bases)) ** 0.5 + 2.4, 1, 3)
+    fig, axes = new_figure(14.0, 0.42 * len(labels) * max(1, len(data.bases)) ** 0.5 + 2.4, 1, 3)
     for i, (ax, (title, rows)) in enumerate(zip(axes[0], panels)):
         frame = pd.DataFrame(rows, columns=["base", "row", "series", "value", "published"])
         if frame.empty:

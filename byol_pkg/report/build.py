@@ -51,7 +51,7 @@ def _published_markdown() -> str:
     keys = ((1.0, "top1"), (10.0, "top1"), (1.0, "top5"), (10.0, "top5"))
     lines += [f"| {r.method} | {r.arch} | " + " | ".join(fmt(r.cells[k]) for k in keys) + " |"
               for r in pub.TABLE2_SEMISUP]
-    from ..data.transfer.specs import TRANSFER_DATASETS
+    from ..data.transfer import TRANSFER_DATASETS
 
     heads = [TRANSFER_DATASETS[d].display for d in pub.TABLE3_DATASETS]
     lines += ["", "### Table 3 — transfer (ResNet-50)", "", "| Protocol | Method | " + " | ".join(heads) + " |",

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from ..io import atomic_write
 from . import published as pub
-from .tables import (METRIC_NAMES, PROTOCOL_NAMES, _dataset_order, _k_of, _pick_table3_metric, _sorted_labels,
+from .tables import (METRIC_NAMES, PROTOCOL_NAMES, dataset_order, k_of, pick_table3_metric, sorted_labels,
                      dataset_label, final_records, is_ablation_run, method_label, prepare)
 
 PUBLISHED_SUFFIX = " (published, R50)"
@@ -24,7 +24,7 @@ CURVE_COLUMNS = (("loss", "training loss (each run's objective)"), ("tau", "targ
                  ("collapse_std", "collapse std (0 = collapsed)"))
 
 
-def _new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kwargs):
+def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kwargs):
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
@@ -83,15 +83,15 @@ def plot_transfer(frame: pd.DataFrame, out_dir: str | Path, stem: str = "transfe
     df = df[df["protocol"].isin(["transfer_linear", "finetune"])]
     if df.empty:
         return []
-    df = _pick_table3_metric(df)
+    df = pick_table3_metric(df)
     protocols = [p for p in ("transfer_linear", "finetune") if p in set(df["protocol"])]
-    datasets = _dataset_order(df["dataset"])
+    datasets = dataset_order(df["dataset"])
     metric_of = {d: df[df["dataset"] == d]["metric"].iloc[0] for d in datasets}
     ticks = {d: dataset_label(d) + ("" if metric_of[d] == "top1" else f"\n({METRIC_NAMES.get(metric_of[d])})")
              for d in datasets}
-    labels_ours = _sorted_labels(df)
+    labels_ours = sorted_labels(df)
     width = max(6.0, 1.1 * len(datasets) * max(1, len(labels_ours)) ** 0.5 + 2.5)
-    fig, axes = _new_figure(width, 3.4 * len(protocols) + 0.6, len(protocols), 1)
+    fig, axes = new_figure(width, 3.4 * len(protocols) + 0.6, len(protocols), 1)
     for ax, protocol in zip(axes[:, 0], protocols):
         ours = df[df["protocol"] == protocol][["dataset", "label", "value", "seed"]]
         published = _published_transfer(protocol, datasets, sorted(set(df["method"])))
@@ -125,11 +125,11 @@ def plot_semisup(frame: pd.DataFrame, out_dir: str | Path, stem: str = "semisup"
     df = df[(df["protocol"] == "semisup") & df["metric"].isin(["top1", "top5"]) & df["fraction"].notna()]
     if df.empty:
         return []
-    datasets = _dataset_order(df["dataset"])
+    datasets = dataset_order(df["dataset"])
     metrics = [m for m in ("top1", "top5") if m in set(df["metric"])]
-    labels = _sorted_labels(df)
+    labels = sorted_labels(df)
     palette = _palette(labels)
-    fig, axes = _new_figure(4.2 * len(metrics) + 1.8, 3.3 * len(datasets), len(datasets), len(metrics))
+    fig, axes = new_figure(4.2 * len(metrics) + 1.8, 3.3 * len(datasets), len(datasets), len(metrics))
     fractions = sorted(set(df["fraction"]))
     for i, dataset in enumerate(datasets):
         for j, metric in enumerate(metrics):
@@ -195,7 +195,7 @@ def plot_pretrain_curves(metrics_csvs: list[str | Path], out_dir: str | Path,
             runs.append((label, data))
     if not runs:
         return []
-    fig, axes = _new_figure(10.0, 6.6, 2, 2, sharex=True)
+    fig, axes = new_figure(10.0, 6.6, 2, 2, sharex=True)
     palette = dict(zip([r[0] for r in runs], sns.color_palette("deep", len(runs))))
     for ax, (column, title) in zip(axes.flat, CURVE_COLUMNS):
         plotted = False
@@ -225,7 +225,7 @@ def random_init_levels(baseline: pd.DataFrame, dataset: str) -> dict[str, float]
     """Mean kNN top-1 of the random-init encoder on ``dataset``, per variant (``k=20``, ...), in k order."""
     part = baseline[baseline["dataset"] == dataset]
     means = part.groupby("variant")["value"].mean()
-    return {v: float(means[v]) for v in sorted(means.index, key=lambda v: (_k_of(v), v))}
+    return {v: float(means[v]) for v in sorted(means.index, key=lambda v: (k_of(v), v))}
 
 
 def plot_knn_curve(frame: pd.DataFrame, out_dir: str | Path, stem: str = "knn_vs_epoch") -> list[Path]:
@@ -239,11 +239,11 @@ def plot_knn_curve(frame: pd.DataFrame, out_dir: str | Path, stem: str = "knn_vs
     df = knn[knn["pretrain_epoch"].notna()]
     if df.empty:
         return []
-    datasets = _dataset_order(df["dataset"])
-    labels = _sorted_labels(df)
-    variants = sorted(set(df["variant"]), key=lambda v: (_k_of(v), v))
+    datasets = dataset_order(df["dataset"])
+    labels = sorted_labels(df)
+    variants = sorted(set(df["variant"]), key=lambda v: (k_of(v), v))
     df = df.assign(k=df["variant"].replace("", "kNN"))
-    fig, axes = _new_figure(5.0 * len(datasets) + 1.8, 3.6, 1, len(datasets))
+    fig, axes = new_figure(5.0 * len(datasets) + 1.8, 3.6, 1, len(datasets))
     for ax, dataset in zip(axes[0], datasets):
         part = df[df["dataset"] == dataset]
         sns.lineplot(data=part, x="pretrain_epoch", y="value", hue="label", hue_order=labels,

@@ -3,7 +3,7 @@
 Only numbers printed in the paper are here; ``None`` is a cell printed as a dash. Every row carries the table it
 comes from, so a report can label it as published. Table 1 and 2 cells are keyed by metric (``top1``/``top5``)
 and, for Table 2, label fraction in percent; Table 3 cells are keyed by our dataset registry names
-(:data:`byol_pkg.data.transfer.TRANSFER_DATASETS`). The ablation tables keep their cells as printed strings
+(:data:`byol_pkg.data.transfer.TABLE3_ORDER`). The ablation tables keep their cells as printed strings
 (``"18.8±0.7"``: mean ± half range over 3 seeds); :func:`cell_value` turns one into a number.
 """
 
@@ -12,9 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-#: Dataset registry names treated as ImageNet (the paper's Table 1 / 2 dataset). ``imagefolder`` is the
-#: registry name the ImageNet preset uses (``presets/imagenet.yaml``).
-IMAGENET_NAMES = frozenset({"imagenet", "imagefolder", "ilsvrc2012", "imagenet1k"})
+from ..data.registry import registered
+from ..data.transfer import TABLE3_ORDER
+
+#: Dataset names treated as ImageNet (the paper's Table 1 / 2 dataset): the records registered with
+#: ``published="imagenet"`` (``imagenet``, and ``imagefolder``, which the ImageNet preset pretrains on) and their
+#: aliases.
+IMAGENET_NAMES = frozenset(name for info in registered(published="imagenet").values()
+                           for name in (info.name, *info.aliases))
 
 
 @dataclass(frozen=True)
@@ -129,9 +134,8 @@ TABLE2_SEMISUP: tuple[PublishedRow, ...] = (
     _t2("BYOL", 71.2, 77.7, 89.5, 93.7, "ResNet-200 (2×)", "byol", "Table 2b"),
 )
 
-#: Table 3 column order, as our registry names (same order as ``TRANSFER_DATASETS``).
-TABLE3_DATASETS = ("food101", "cifar10", "cifar100", "birdsnap", "sun397", "stanford_cars", "fgvc_aircraft",
-                   "voc2007", "dtd", "oxford_pets", "caltech101", "flowers102")
+#: Table 3 column order, as our registry names (the cells below are transcribed in this order).
+TABLE3_DATASETS = TABLE3_ORDER
 
 
 def _t3(method: str, values: tuple[float, ...], ours: str = "", also: tuple[str, ...] = ()) -> PublishedRow:

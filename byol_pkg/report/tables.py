@@ -24,9 +24,6 @@ from .captions import TABLE_CAPTIONS, TABLE_TITLES
 METHOD_NAMES = {"byol": "BYOL", "simclr": "SimCLR", "supervised": "Supervised", "random-init": "Random init",
                 "random_init": "Random init", "moco": "MoCo", "mocov2": "MoCo v2",
                 pub.SUPERVISED_IN: "Supervised-IN"}
-#: Display names of non-transfer datasets (transfer datasets use Table 3's column titles).
-DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST", "digits": "Digits", "stl10": "STL-10", "imagenet": "ImageNet",
-                 "imagefolder": "ImageNet", "cifar100": "CIFAR100", "cifar10": "CIFAR10"}
 METRIC_NAMES = {"top1": "top-1", "top5": "top-5", "mean_per_class": "mean per-class", "voc07_map": "11-pt mAP"}
 PROTOCOL_NAMES = {"transfer_linear": "Linear evaluation", "finetune": "Fine-tuned"}
 MISSING = "–"
@@ -41,11 +38,12 @@ def method_label(method: str) -> str:
 
 
 def dataset_label(dataset: str) -> str:
-    """Display name of a dataset registry name (Table 3 title for the transfer sets)."""
-    from ..data.transfer.specs import TRANSFER_DATASETS
+    """Display name of a dataset registry name (its record's ``display``: Table 3's title for the transfer
+    sets); a name not registered is shown as it is."""
+    from ..data.registry import DATASETS
 
-    spec = TRANSFER_DATASETS.get(dataset)
-    return spec.display if spec is not None else DATASET_NAMES.get(dataset, dataset)
+    builder = DATASETS.get(dataset)
+    return builder.info.display if builder is not None else dataset
 
 
 def label_fraction(variant: str, hyperparameters: object = None) -> float | None:
@@ -236,7 +234,7 @@ def _published_rows(rows, columns: list[Column], key_for, labels_of, group: str 
     return out
 
 
-def _sorted_labels(df: pd.DataFrame) -> list[str]:
+def sorted_labels(df: pd.DataFrame) -> list[str]:
     """Row order: BYOL first, then the other methods alphabetically, the baselines (supervised, random init)
     last."""
     def rank(label: str) -> tuple:
@@ -253,12 +251,12 @@ def _order_rows(rows: list[Row], order: list[str]) -> list[Row]:
     return sorted(rows, key=lambda r: rank.get(r.labels[-1], len(rank)))
 
 
-def _k_of(variant: str) -> float:
+def k_of(variant: str) -> float:
     m = re.search(r"k\s*=\s*(\d+)", str(variant))
     return float(m.group(1)) if m else math.inf
 
 
-def _dataset_order(datasets) -> list[str]:
+def dataset_order(datasets) -> list[str]:
     """ImageNet first, then Table 3's order, then the rest alphabetically."""
     table3 = {d: i for i, d in enumerate(pub.TABLE3_DATASETS)}
     return sorted(set(datasets), key=lambda d: (d not in pub.IMAGENET_NAMES, table3.get(d, len(table3)), d))
@@ -273,13 +271,13 @@ def table1(frame: pd.DataFrame, decimals: int = 1, published_arch: str | None = 
     df = final_records(prepare(frame))
     df = df[(df["protocol"] == "linear") & df["metric"].isin(["top1", "top5"])]
     summary = summarise(df, ["label", "dataset", "variant", "metric"])
-    ds_rank = {d: i for i, d in enumerate(_dataset_order(summary["dataset"]))}
+    ds_rank = {d: i for i, d in enumerate(dataset_order(summary["dataset"]))}
     keys = sorted({(r["dataset"], r["variant"], r["metric"]) for r in summary.to_dict("records")},
                   key=lambda k: (ds_rank[k[0]], k[1], k[2]))
     columns = {k: Column(f"{dataset_label(k[0])}{_variant_part(k[1])} {METRIC_NAMES[k[2]]}", "linear", *k)
                for k in keys}
     rows = _order_rows(_our_rows(summary, columns, lambda r: (r["dataset"], r["variant"], r["metric"]),
-                                 lambda r: (r["label"],)), _sorted_labels(df))
+                                 lambda r: (r["label"],)), sorted_labels(df))
     cols = list(columns.values())
     rows += _published_rows(pub.table1_rows(published_arch), cols,
                             lambda c: c.metric if c.dataset in pub.IMAGENET_NAMES else None,
@@ -293,7 +291,7 @@ def table2(frame: pd.DataFrame, decimals: int = 1, published_arch: str | None = 
     df = df[(df["protocol"] == "semisup") & df["metric"].isin(["top1", "top5"])]
     df = df.assign(fraction=df["fraction"].fillna(math.inf))
     summary = summarise(df, ["label", "dataset", "variant", "fraction", "metric"])
-    ds_rank = {d: i for i, d in enumerate(_dataset_order(summary["dataset"]))}
+    ds_rank = {d: i for i, d in enumerate(dataset_order(summary["dataset"]))}
     keys = sorted({(r["dataset"], r["metric"], r["fraction"], r["variant"]) for r in summary.to_dict("records")},
                   key=lambda k: (ds_rank[k[0]], k[1], k[2], k[3]))
 
@@ -306,7 +304,7 @@ def table2(frame: pd.DataFrame, decimals: int = 1, published_arch: str | None = 
     columns = {k: Column(header(k), "semisup", k[0], k[3], k[1]) for k in keys}
     fractions = {columns[k].label: k[2] for k in keys}
     rows = _order_rows(_our_rows(summary, columns, lambda r: (r["dataset"], r["metric"], r["fraction"], r["variant"]),
-                                 lambda r: (r["label"],)), _sorted_labels(df))
+                                 lambda r: (r["label"],)), sorted_labels(df))
     cols = list(columns.values())
     rows += _published_rows(pub.table2_rows(published_arch), cols,
                             lambda c: (fractions[c.label], c.metric) if c.dataset in pub.IMAGENET_NAMES else None,
@@ -315,19 +313,16 @@ def table2(frame: pd.DataFrame, decimals: int = 1, published_arch: str | None = 
 
 
 def table3_metric(dataset: str) -> str:
-    """The metric Table 3 reports for a dataset (spec §6.6)."""
-    from ..data.transfer.specs import TRANSFER_DATASETS
-    from ..metrics import metric_for_dataset
+    """The metric Table 3 reports for a dataset (spec §6.6; its record's ``metric``)."""
+    from ..data.registry import metric_for_dataset
 
-    if dataset in TRANSFER_DATASETS:
-        return TRANSFER_DATASETS[dataset].metric
     try:
         return metric_for_dataset(dataset)
     except ValueError:
         return "top1"
 
 
-def _pick_table3_metric(df: pd.DataFrame) -> pd.DataFrame:
+def pick_table3_metric(df: pd.DataFrame) -> pd.DataFrame:
     """Per dataset keep the paper's metric, or the only metric recorded when that one is absent."""
     keep = []
     for dataset, group in df.groupby("dataset"):
@@ -343,9 +338,9 @@ def table3(frame: pd.DataFrame, decimals: int = 1) -> ReportTable:
     """Table 3: transfer, rows = (linear | fine-tuned) × method, columns = datasets in Table 3 order, then
     other datasets; each column holds the dataset's metric."""
     df = final_records(prepare(frame))
-    df = _pick_table3_metric(df[df["protocol"].isin(["transfer_linear", "finetune"])])
+    df = pick_table3_metric(df[df["protocol"].isin(["transfer_linear", "finetune"])])
     summary = summarise(df, ["protocol", "label", "dataset", "variant", "metric"])
-    ds_rank = {d: i for i, d in enumerate(_dataset_order(summary["dataset"]))}
+    ds_rank = {d: i for i, d in enumerate(dataset_order(summary["dataset"]))}
     keys = sorted({(r["dataset"], r["variant"], r["metric"]) for r in summary.to_dict("records")},
                   key=lambda k: (ds_rank[k[0]], k[1]))
 
@@ -356,7 +351,7 @@ def table3(frame: pd.DataFrame, decimals: int = 1) -> ReportTable:
 
     columns = {k: Column(header(k), "", *k) for k in keys}
     cols = list(columns.values())
-    order = _sorted_labels(df)
+    order = sorted_labels(df)
     rows: list[Row] = []
     for protocol in ("transfer_linear", "finetune"):
         part = summary[summary["protocol"] == protocol]
@@ -376,13 +371,13 @@ def knn_table(frame: pd.DataFrame, decimals: int = 1) -> ReportTable:
     df = final_records(prepare(frame))
     df = df[df["protocol"] == "knn"]
     summary = summarise(df, ["label", "dataset", "variant", "metric"])
-    ds_rank = {d: i for i, d in enumerate(_dataset_order(summary["dataset"]))}
+    ds_rank = {d: i for i, d in enumerate(dataset_order(summary["dataset"]))}
     keys = sorted({(r["dataset"], r["variant"], r["metric"]) for r in summary.to_dict("records")},
-                  key=lambda k: (ds_rank[k[0]], _k_of(k[1]), k[1], k[2]))
+                  key=lambda k: (ds_rank[k[0]], k_of(k[1]), k[1], k[2]))
     columns = {k: Column(f"{dataset_label(k[0])}{_variant_part(k[1])}"
                          + ("" if k[2] == "top1" else f" {METRIC_NAMES.get(k[2], k[2])}"), "knn", *k) for k in keys}
     rows = _order_rows(_our_rows(summary, columns, lambda r: (r["dataset"], r["variant"], r["metric"]),
-                                 lambda r: (r["label"],)), _sorted_labels(df))
+                                 lambda r: (r["label"],)), sorted_labels(df))
     return ReportTable("knn", TABLE_TITLES["knn"], TABLE_CAPTIONS["knn"], ("Method",), list(columns.values()), rows, decimals)
 
 
@@ -447,16 +442,16 @@ def comparison_table(frame: pd.DataFrame, reference: str | None = None, decimals
     """The reference method (default: BYOL if present, else the first) against every other method on every
     cell both have: difference of means and whether it exceeds the seed spread."""
     df = final_records(prepare(frame))
-    labels = _sorted_labels(df) if not df.empty else []
+    labels = sorted_labels(df) if not df.empty else []
     if reference is None and labels:
         reference = labels[0]
     elif reference is not None:
         reference = method_label(reference) if reference not in labels else reference
     protocols = {p: i for i, p in enumerate(("linear", "semisup", "transfer_linear", "finetune", "knn"))}
-    datasets = {d: i for i, d in enumerate(_dataset_order(df["dataset"]))} if not df.empty else {}
+    datasets = {d: i for i, d in enumerate(dataset_order(df["dataset"]))} if not df.empty else {}
     cells = sorted(df[["protocol", "dataset", "variant", "metric"]].drop_duplicates().to_dict("records"),
                    key=lambda c: (protocols.get(c["protocol"], len(protocols)), c["protocol"], datasets[c["dataset"]],
-                                  _k_of(c["variant"]), c["variant"], c["metric"])) if not df.empty else []
+                                  k_of(c["variant"]), c["variant"], c["metric"])) if not df.empty else []
     cols = [Column(c) for c in ("Mean A", "Mean B", "Δ (A − B)", "Spread (std A + std B)", "Exceeds spread")]
     rows = []
     for other in [lab for lab in labels if lab != reference]:

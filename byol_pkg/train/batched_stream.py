@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from ..augment.batched import BatchedViewTransform, view_uniforms
 from ..data.base import ArrayImageDataset, ConcatImageDataset, ImageDataset, MemmapImageDataset
-from ..data.image_folder import _TV_DEPRECATION
+from ..data.image_folder import TV_DEPRECATION
 from .stream import augmentation_seed
 
 log = logging.getLogger("byol_pkg.pretrain")
@@ -140,7 +140,7 @@ def decode_on_device(images: list[Tensor], device: torch.device) -> list[Tensor]
         from torchvision.io import ImageReadMode, decode_jpeg
 
         with warnings.catch_warnings():  # torchvision 0.29 warns on every decode call
-            warnings.filterwarnings("ignore", _TV_DEPRECATION, DeprecationWarning)
+            warnings.filterwarnings("ignore", TV_DEPRECATION, DeprecationWarning)
             decoded = decode_jpeg([images[i] for i in encoded], mode=ImageReadMode.RGB, device=device)
         for i, im in zip(encoded, decoded):
             out[i] = im

@@ -22,7 +22,7 @@ import numpy as np
 
 from ...errors import DatasetFormatError
 from ..holdout import SEED, per_class_holdout
-from ..registry import register_dataset
+from ..registry import DatasetInfo, PaperSizes, register_dataset
 from ._common import (SPLITS, Listing, folder_candidates, holdout_split, locate, make_dataset, read_lines,
                       rule_text, sort_listing, torchvision_downloader)
 
@@ -64,7 +64,17 @@ def listing(base: Path, ids: list[str], labels: np.ndarray) -> Listing:
     return sort_listing([str(base / "images" / f"{i}.jpg") for i in ids], labels)
 
 
-@register_dataset(NAME, splits=SPLITS)
+INFO = DatasetInfo(
+    NAME, "Pets", 37, SPLITS, metric="mean_per_class",
+    train="train", val="val", trainval="trainval", test="test",
+    paper=PaperSizes(3_680, 2_940, 740, 3_669),
+    published="table3",
+    aliases=("pets", "oxford_iiit_pets", "oxford_iiit_pet", "oxford_pet"),
+    source="https://www.robots.ox.ac.uk/~vgg/data/pets/ (images.tar.gz + annotations.tar.gz)",
+)
+
+
+@register_dataset(INFO)
 def build_oxford_pets(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """Oxford-IIIT Pets (37 classes): train / val (20 per class, seed 0) / trainval / test."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), REQUIRED, LAYOUT, download,

@@ -59,6 +59,23 @@ def write_subset(path: str | Path, dataset, indices: np.ndarray, **header) -> Pa
     return atomic_write_text(path, "\n".join(lines) + "\n")
 
 
+def split_list_path(cache_root: str | Path, stem: str) -> Path:
+    """Where the file list of a split is kept: ``<cache_root>/splits/<stem>.txt`` (``stem``: ``<dataset>_<split>``
+    for evaluation data, ``pretrain_<dataset>_<split>[_first<N>]`` for pretraining data)."""
+    return Path(cache_root) / "splits" / f"{stem}.txt"
+
+
+def save_missing_split_lists(cache_root: str | Path, name: str, root, splits) -> None:
+    """The file list of each of ``splits`` of dataset ``name`` that ``byol prepare`` has not written yet (an
+    evaluation command run on its own); lists already there are left as they are."""
+    from .registry import build_dataset
+
+    for split in splits:
+        path = split_list_path(cache_root, f"{name}_{split}")
+        if split and not path.is_file():
+            write_split_list(path, build_dataset(name, root, split))
+
+
 def write_split_list(path: str | Path, dataset) -> Path:
     """Save which images make up a split (a held-out validation split, say) as a file list: relative paths, or
     for in-memory data the indices into the split it was drawn from (``source_indices``) or into itself."""
