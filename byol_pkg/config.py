@@ -22,9 +22,11 @@ PRESETS_DIR = Path(__file__).parent / "presets"
 
 
 
-@dataclass
-class ViewConfig:
-    """One augmentation distribution (paper Table 6); defaults are T (view 1)."""
+@dataclass(frozen=True)
+class ViewParams:
+    """One view's augmentation distribution, the project's only definition of it: field names follow paper
+    Table 6, defaults are T (view 1; :data:`T_PRIME` is view 2). The config's ``augment.view1`` / ``view2`` and
+    both augmentation backends (``byol_pkg.augment``) use it."""
 
     min_scale: float = 0.08
     max_scale: float = 1.0
@@ -38,9 +40,23 @@ class ViewConfig:
     blur_prob: float = 1.0
     solarize_prob: float = 0.0
 
+    def __post_init__(self) -> None:
+        """Each message starts with the field's name (the config loader prefixes it with the section)."""
+        if not 0.0 < self.min_scale <= self.max_scale <= 1.0:
+            raise ValueError(f"min_scale must satisfy 0 < min_scale <= max_scale <= 1, got {self.min_scale}, "
+                             f"{self.max_scale}")
+        for name in ("flip_prob", "jitter_prob", "grayscale_prob", "blur_prob", "solarize_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("brightness", "contrast", "saturation"):
+            if getattr(self, name) < 0.0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.hue <= 0.5:
+            raise ValueError(f"hue must be in [0, 0.5], got {self.hue}")
 
-def _view2() -> ViewConfig:
-    return ViewConfig(blur_prob=0.1, solarize_prob=0.2)
+
+#: Paper Table 6's T' (view 2): blur 0.1, solarize 0.2; the rest as T.
+T_PRIME = ViewParams(blur_prob=0.1, solarize_prob=0.2)
 
 
 @dataclass
@@ -71,8 +87,8 @@ class AugmentConfig:
     # training device (GPU or CPU), same draws and same views up to float rounding
     backend: str = "reference"
     blur: bool = True  # False: the 32-px recipe switch, no Gaussian blur in either view
-    view1: ViewConfig = field(default_factory=ViewConfig)
-    view2: ViewConfig = field(default_factory=_view2)
+    view1: ViewParams = field(default_factory=ViewParams)
+    view2: ViewParams = field(default_factory=lambda: T_PRIME)
     mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
     std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
 
@@ -235,7 +251,7 @@ def _build(cls: type, data: dict, prefix: str, source: str, default: Any = None)
     """Instantiate dataclass ``cls`` from a (partial) mapping, recursing into nested sections.
 
     Keys absent from ``data`` keep the value of ``default`` (the enclosing section's default instance), so a
-    partial ``augment.view2`` section keeps T' defaults rather than the ViewConfig class defaults.
+    partial ``augment.view2`` section keeps T' defaults rather than the ViewParams class defaults.
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: config key '{prefix.rstrip('.') or '<root>'}' expects a mapping, got {data!r}")
@@ -255,7 +271,11 @@ def _build(cls: type, data: dict, prefix: str, source: str, default: Any = None)
         else:
             kwargs[f.name] = _check_value(f"{prefix}{f.name}", typ, data[f.name], source)
     merged = {f.name: kwargs.get(f.name, getattr(default, f.name)) for f in dataclasses.fields(cls)}
-    return cls(**merged)
+    try:
+        return cls(**merged)
+    except ValueError as err:  # a section's own check (ViewParams): its message starts with the field name
+        name, _, problem = str(err).partition(" ")
+        raise ConfigError(f"{source}: config key '{prefix}{name}' {problem}") from None
 
 
 def _merge(base: dict, update: dict) -> dict:
@@ -348,10 +368,6 @@ def validate(cfg: Config, source: str) -> None:
     for key in POSITIVE:
         if flat[key] <= 0:
             raise ConfigError(f"{source}: config key '{key}' must be > 0, got {flat[key]!r}")
-    for view in ("view1", "view2"):
-        for name, value in dataclasses.asdict(getattr(cfg.augment, view)).items():
-            if not 0.0 <= value <= 1.0 and name.endswith("_prob"):
-                raise ConfigError(f"{source}: config key 'augment.{view}.{name}' must be in [0, 1], got {value}")
     if not 0.0 <= cfg.target.base_tau <= 1.0:
         raise ConfigError(f"{source}: config key 'target.base_tau' must be in [0, 1], got {cfg.target.base_tau}")
     m = cfg.method

@@ -3,64 +3,12 @@
 ``ViewTransform(paper_view_params(v), size)(img_uint8, generator)`` gives one view (T for v = 1,
 T' for v = 2; paper Table 6) with TF / DeepMind semantics; ``EvalTransform(size)`` is the
 deterministic evaluation preprocessing. The functional ops accept [3,H,W] or [B,3,H,W].
+This package exports the public names of :mod:`.functional` (the image ops) and :mod:`.views` (one view's
+distribution and its transforms); :mod:`.batched` holds the batched backend.
 """
 
-from byol_pkg.augment.functional import (
-    GRAY_WEIGHTS,
-    adjust_brightness,
-    adjust_contrast,
-    adjust_hue,
-    adjust_saturation,
-    blur_kernel_size,
-    gaussian_blur,
-    gaussian_kernel1d,
-    hsv_to_rgb,
-    normalize,
-    rgb_to_grayscale,
-    rgb_to_hsv,
-    solarize,
-)
-from byol_pkg.augment.views import (
-    BLUR_SIGMA,
-    CROP_ATTEMPTS,
-    CROP_RATIO,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    JITTER_OPS,
-    JITTER_SEMANTICS,
-    NUM_DRAWS,
-    EvalTransform,
-    ViewParams,
-    ViewTransform,
-    paper_view_params,
-    random_resized_crop_params,
-)
+from byol_pkg.augment import functional, views
+from byol_pkg.augment.functional import *  # noqa: F403  (the names in functional.__all__)
+from byol_pkg.augment.views import *  # noqa: F403  (the names in views.__all__)
 
-__all__ = [
-    "BLUR_SIGMA",
-    "CROP_ATTEMPTS",
-    "CROP_RATIO",
-    "GRAY_WEIGHTS",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "JITTER_OPS",
-    "JITTER_SEMANTICS",
-    "NUM_DRAWS",
-    "EvalTransform",
-    "ViewParams",
-    "ViewTransform",
-    "adjust_brightness",
-    "adjust_contrast",
-    "adjust_hue",
-    "adjust_saturation",
-    "blur_kernel_size",
-    "gaussian_blur",
-    "gaussian_kernel1d",
-    "hsv_to_rgb",
-    "normalize",
-    "paper_view_params",
-    "random_resized_crop_params",
-    "rgb_to_grayscale",
-    "rgb_to_hsv",
-    "solarize",
-]
+__all__ = [*functional.__all__, *views.__all__]

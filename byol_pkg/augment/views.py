@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from byol_pkg.augment import functional as AF
+from byol_pkg.config import T_PRIME, ViewParams
 
 __all__ = [
     "CROP_ATTEMPTS",
@@ -61,41 +62,12 @@ _FLIP, _JITTER, _MAG, _ORDER, _GRAY, _BLUR, _SIGMA, _SOLAR = 22, 23, 24, 28, 32,
 NUM_DRAWS = 36
 
 
-@dataclass(frozen=True)
-class ViewParams:
-    """One view's distribution; field names follow paper Table 6. Defaults are T (view 1)."""
-
-    min_scale: float = 0.08
-    max_scale: float = 1.0
-    flip_prob: float = 0.5
-    jitter_prob: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.2
-    hue: float = 0.1
-    grayscale_prob: float = 0.2
-    blur_prob: float = 1.0
-    solarize_prob: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.min_scale <= self.max_scale <= 1.0:
-            raise ValueError(f"need 0 < min_scale <= max_scale <= 1, got {self.min_scale}, {self.max_scale}")
-        for name in ("flip_prob", "jitter_prob", "grayscale_prob", "blur_prob", "solarize_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("brightness", "contrast", "saturation"):
-            if getattr(self, name) < 0.0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 <= self.hue <= 0.5:
-            raise ValueError(f"hue must be in [0, 0.5], got {self.hue}")
-
-
 def paper_view_params(view: int) -> ViewParams:
     """Paper Table 6: view 1 is T (blur 1.0, solarize 0.0), view 2 is T' (blur 0.1, solarize 0.2)."""
     if view == 1:
         return ViewParams()
     if view == 2:
-        return ViewParams(blur_prob=0.1, solarize_prob=0.2)
+        return T_PRIME
     raise ValueError(f"view must be 1 or 2, got {view}")
 
 

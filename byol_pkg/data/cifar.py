@@ -31,6 +31,17 @@ TRAIN_SIZE = 50000
 SPLITS = ("train", "test", "transfer_train", "transfer_val")
 
 
+def _info(name: str, display: str, num_classes: int, sizes: tuple[int, int, int, int], archive: str) -> DatasetInfo:
+    """A CIFAR record: pretrainable, a Table 3 dataset with the transfer hold-out as its selection splits."""
+    return DatasetInfo(name, display, num_classes, SPLITS, train="transfer_train", val="transfer_val",
+                       trainval="train", test="test", paper=PaperSizes(*sizes), published="table3",
+                       pretraining=True, source=f"https://www.cs.toronto.edu/~kriz/cifar.html ({archive})")
+
+
+CIFAR10_INFO = _info("cifar10", "CIFAR10", 10, (50_000, 45_000, 5_000, 10_000), "cifar-10-python.tar.gz")
+CIFAR100_INFO = _info("cifar100", "CIFAR100", 100, (50_000, 44_933, 5_067, 10_000), "cifar-100-python.tar.gz")
+
+
 @dataclass(frozen=True)
 class CifarSpec:
     name: str
@@ -174,22 +185,6 @@ def load_split(
     ds.source_indices, ds.source_split = idx[: len(ds)], "train"  # saved as the split's index file
     ds.split_rule = f"class-stratified hold-out of {len(val_idx)} train images, seed {SEED}"
     return ds
-
-
-CIFAR10_INFO = DatasetInfo(
-    "cifar10", "CIFAR10", 10, SPLITS, metric="top1",
-    train="transfer_train", val="transfer_val", trainval="train", test="test",
-    paper=PaperSizes(50_000, 45_000, 5_000, 10_000),
-    published="table3", pretraining=True,
-    source="https://www.cs.toronto.edu/~kriz/cifar.html (cifar-10-python.tar.gz; torchvision CIFAR10)",
-)
-CIFAR100_INFO = DatasetInfo(
-    "cifar100", "CIFAR100", 100, SPLITS, metric="top1",
-    train="transfer_train", val="transfer_val", trainval="train", test="test",
-    paper=PaperSizes(50_000, 44_933, 5_067, 10_000),
-    published="table3", pretraining=True,
-    source="https://www.cs.toronto.edu/~kriz/cifar.html (cifar-100-python.tar.gz; torchvision CIFAR100)",
-)
 
 
 @register_dataset(CIFAR10_INFO)

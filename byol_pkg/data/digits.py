@@ -29,11 +29,9 @@ def split_indices(labels: np.ndarray, split: str) -> np.ndarray:
     return np.sort(train if split == "train" else test)
 
 
-INFO = DatasetInfo(NAME, "Digits", 10, ("train", "test"), pretraining=True,
-                   source="scikit-learn's bundled copy (sklearn.datasets.load_digits)")
-
-
-@register_dataset(INFO)
+@register_dataset(DatasetInfo(
+    NAME, "Digits", 10, ("train", "test"), pretraining=True,
+    source="scikit-learn's bundled copy (sklearn.datasets.load_digits)"))
 def build_digits(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ArrayImageDataset:

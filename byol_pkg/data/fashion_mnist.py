@@ -78,12 +78,10 @@ def _download(root: Path) -> None:
         FashionMNIST(str(root), train=train, download=True)
 
 
-INFO = DatasetInfo(NAME, "Fashion-MNIST", len(CLASSES), ("train", "test"), pretraining=True,
-                   aliases=("fashionmnist",), source="https://github.com/zalandoresearch/fashion-mnist "
-                   "(Debian: dataset-fashion-mnist; torchvision FashionMNIST)")
-
-
-@register_dataset(INFO)
+@register_dataset(DatasetInfo(
+    NAME, "Fashion-MNIST", len(CLASSES), ("train", "test"),
+    pretraining=True, aliases=("fashionmnist",),
+    source="https://github.com/zalandoresearch/fashion-mnist (Debian dataset-fashion-mnist; torchvision FashionMNIST)"))
 def build_fashion_mnist(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ArrayImageDataset:

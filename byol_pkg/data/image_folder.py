@@ -91,11 +91,9 @@ def _layout_hint(split: str) -> str:
 
 
 #: An image folder stands for ImageNet in the published tables: the ImageNet preset pretrains on one.
-INFO = DatasetInfo(NAME, "ImageNet", None, None, published="imagenet", pretraining=True,
-                   source="any <root>/<split>/<class>/<image> tree (e.g. ImageNet's train and val folders)")
-
-
-@register_dataset(INFO)
+@register_dataset(DatasetInfo(
+    NAME, "ImageNet", None, None, published="imagenet", pretraining=True,
+    source="any <root>/<split>/<class>/<image> tree (e.g. ImageNet's train and val folders)"))
 def build_image_folder(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ImageFolderDataset:

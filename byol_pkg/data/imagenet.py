@@ -52,13 +52,6 @@ HOW = ("extract ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from https:/
        "sorts val into wnid folders); ImageNet cannot be downloaded automatically")
 
 
-INFO = DatasetInfo(
-    NAME, "ImageNet", 1000, SPLITS, metric="top1", train="train", val="val", trainval="trainval", test="test",
-    paper=PaperSizes(PAPER_TRAINVAL, PAPER_TRAIN, PAPER_VAL, PAPER_TEST), published="imagenet",
-    aliases=("ilsvrc2012", "imagenet1k"), source="https://image-net.org (ILSVRC2012 train and val archives)",
-)
-
-
 class ImageNetDataset(ImageFolderDataset):
     """Lazily decoded ImageNet images; ``split_dir`` (``train/`` or ``val/``) names images in subset lists."""
 
@@ -106,7 +99,10 @@ def _listing(split_dir: Path, classes: list[str], split: str) -> tuple[list[str]
     return [paths[i] for i in order], remap[labels[order]]
 
 
-@register_dataset(INFO)
+@register_dataset(DatasetInfo(
+    NAME, "ImageNet", 1000, SPLITS, train="train", val="val", trainval="trainval", test="test",
+    paper=PaperSizes(PAPER_TRAINVAL, PAPER_TRAIN, PAPER_VAL, PAPER_TEST), published="imagenet",
+    aliases=("ilsvrc2012", "imagenet1k"), source="https://image-net.org (ILSVRC2012 train and val archives)"))
 def build_imagenet(root: Path | None, split: str, download: bool = False,
                    max_samples: int | None = None) -> ImageNetDataset:
     """ImageNet: train (minus the 10,009 held out) / val (10,009) / trainval (all train) / test (official val)."""

@@ -93,11 +93,9 @@ def _unlabeled(folder: Path, max_samples: int | None, classes: list[str] | None)
     )
 
 
-INFO = DatasetInfo(NAME, "STL-10", NUM_CLASSES, SPLITS, pretraining=True,
-                   source="https://cs.stanford.edu/~acoates/stl10/ (stl10_binary.tar.gz; torchvision STL10)")
-
-
-@register_dataset(INFO)
+@register_dataset(DatasetInfo(
+    NAME, "STL-10", NUM_CLASSES, SPLITS, pretraining=True,
+    source="https://cs.stanford.edu/~acoates/stl10/ (stl10_binary.tar.gz; torchvision STL10)"))
 def build_stl10(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ImageDataset:

@@ -20,7 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from .. import __version__
-from ..augment import ViewParams, ViewTransform
+from ..augment import ViewTransform
 from ..augment.batched import BatchedViewTransform
 from ..config import Config, dump_yaml, to_dict, to_flat_dict
 from ..errors import CheckpointError, ConfigError
@@ -92,7 +92,7 @@ def plan_run(cfg: Config, dataset_size: int, world_size: int) -> RunPlan:
 
 
 def _view_transform(cfg: Config, view: int, batched: bool = False) -> ViewTransform | BatchedViewTransform:
-    params = ViewParams(**dataclasses.asdict(getattr(cfg.augment, f"view{view}")))
+    params = getattr(cfg.augment, f"view{view}")
     cls = BatchedViewTransform if batched else ViewTransform
     return cls(params, cfg.augment.image_size, blur=cfg.augment.blur,
                mean=tuple(cfg.augment.mean), std=tuple(cfg.augment.std))

@@ -13,6 +13,7 @@ import torch
 from ..base import ImageDataset, limit
 from ...errors import DatasetFormatError, DatasetNotFoundError
 from ..holdout import SEED
+from ..registry import DatasetInfo, PaperSizes
 from ..image_folder import decode_rgb
 
 log = logging.getLogger(__name__)
@@ -186,3 +187,11 @@ def load_mat(path: Path) -> dict:
         return scipy.io.loadmat(str(path), squeeze_me=True)
     except (MatReadError, ValueError, TypeError, OSError, NotImplementedError) as exc:
         raise DatasetFormatError(path, f"not a readable .mat file ({exc})") from exc
+
+
+def table3_info(name: str, display: str, num_classes: int, metric: str, sizes: tuple[int, int, int, int],
+                **extra) -> DatasetInfo:
+    """The record of a Table 3 dataset read by an adapter here: the splits :data:`SPLITS` in their protocol
+    roles, Table 10's ``sizes`` (creators' train, selection train, val, test), published in Table 3."""
+    return DatasetInfo(name, display, num_classes, SPLITS, metric=metric, train="train", val="val",
+                       trainval="trainval", test="test", paper=PaperSizes(*sizes), published="table3", **extra)

@@ -23,8 +23,8 @@ import numpy as np
 from ...errors import DatasetFormatError
 from ..holdout import SEED, per_class_chunks
 from ..image_folder import is_image_file
-from ..registry import DatasetInfo, PaperSizes, register_dataset
-from ._common import SPLITS, Listing, locate, make_dataset, take, torchvision_downloader
+from ..registry import register_dataset
+from ._common import Listing, locate, make_dataset, table3_info, take, torchvision_downloader
 
 NAME = "caltech101"
 VAL_PER_CLASS, TRAIN_PER_CLASS = 5, 25
@@ -59,18 +59,11 @@ def split_indices(labels: np.ndarray, split: str, folder: Path) -> np.ndarray:
     return {"train": train, "val": val, "trainval": np.union1d(train, val), "test": test}[split]
 
 
-INFO = DatasetInfo(
-    NAME, "Caltech-101", 102, SPLITS, metric="mean_per_class",
-    train="train", val="val", trainval="trainval", test="test",
-    paper=PaperSizes(3_060, 2_550, 510, 6_084),
-    published="table3",
-    aliases=("caltech",),
+@register_dataset(table3_info(
+    NAME, "Caltech-101", 102, "mean_per_class", (3_060, 2_550, 510, 6_084),
     source="https://data.caltech.edu/records/mzrjq-6wc02 (caltech-101.zip -> 101_ObjectCategories.tar.gz)",
-    note="Table 10 says 101 classes but its counts (30 x 102) include BACKGROUND_Google as a 102nd class",
-)
-
-
-@register_dataset(INFO)
+    aliases=("caltech",),
+    note="Table 10 says 101 classes but its counts (30 x 102) include BACKGROUND_Google as a 102nd class"))
 def build_caltech101(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """Caltech-101 incl. background (102 classes): 25 train / 5 val per class (seed 0), rest test."""
     folder = locate(NAME, split, root, candidates, (), LAYOUT, download, torchvision_downloader("Caltech101"), HOW)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DatasetFormatError
-from ..registry import DatasetInfo, PaperSizes, register_dataset
-from ._common import SPLITS, Listing, label_of, locate, make_dataset, read_lines, sort_listing
+from ..registry import register_dataset
+from ._common import Listing, label_of, locate, make_dataset, read_lines, sort_listing, table3_info
 
 NAME = "dtd"
 PARTITION = 1
@@ -55,16 +55,9 @@ def read_split(base: Path, files: tuple[str, ...], classes: list[str]) -> Listin
     return sort_listing(paths, np.asarray(labels, dtype=np.int64))
 
 
-INFO = DatasetInfo(
-    NAME, "DTD", 47, SPLITS, metric="top1",
-    train="train", val="val", trainval="trainval", test="test",
-    paper=PaperSizes(1_880, 1_880, 1_880, 1_880),
-    published="table3",
-    source="https://www.robots.ox.ac.uk/~vgg/data/dtd/ (dtd-r1.0.1.tar.gz; split 1)",
-)
-
-
-@register_dataset(INFO)
+@register_dataset(table3_info(
+    NAME, "DTD", 47, "top1", (1_880, 1_880, 1_880, 1_880),
+    source="https://www.robots.ox.ac.uk/~vgg/data/dtd/ (dtd-r1.0.1.tar.gz; split 1)"))
 def build_dtd(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """DTD split 1 (47 classes): official train1 / val1 / train1+val1 / test1."""
     base = locate(NAME, split, root, candidates, REQUIRED, LAYOUT, download, fetch, HOW)

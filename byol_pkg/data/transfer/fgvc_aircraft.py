@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DatasetFormatError
-from ..registry import DatasetInfo, PaperSizes, register_dataset
-from ._common import (SPLITS, Listing, folder_candidates, label_of, locate, make_dataset, read_lines,
-                      sort_listing, torchvision_downloader)
+from ..registry import register_dataset
+from ._common import (SPLITS, Listing, folder_candidates, label_of, locate, make_dataset, read_lines, sort_listing,
+                      table3_info, torchvision_downloader)
 
 NAME = "fgvc_aircraft"
 FOLDER = "fgvc-aircraft-2013b"
@@ -46,17 +46,10 @@ def read_split(data: Path, split: str, classes: list[str]) -> Listing:
     return sort_listing(paths, np.asarray(labels, dtype=np.int64))
 
 
-INFO = DatasetInfo(
-    NAME, "Aircraft", 100, SPLITS, metric="mean_per_class",
-    train="train", val="val", trainval="trainval", test="test",
-    paper=PaperSizes(3_334, 3_334, 3_333, 3_333),
-    published="table3",
-    aliases=("aircraft", "fgvc_aircraft_2013b"),
+@register_dataset(table3_info(
+    NAME, "Aircraft", 100, "mean_per_class", (3_334, 3_334, 3_333, 3_333),
     source="https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/ (fgvc-aircraft-2013b.tar.gz; variant level)",
-)
-
-
-@register_dataset(INFO)
+    aliases=("aircraft", "fgvc_aircraft_2013b")))
 def build_fgvc_aircraft(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """FGVC-Aircraft variants (100 classes): official train / val / trainval / test."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), REQUIRED, LAYOUT, download,

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DatasetFormatError
-from ..registry import DatasetInfo, PaperSizes, register_dataset
-from ._common import (SPLITS, Listing, folder_candidates, load_mat, locate, make_dataset, sort_listing,
+from ..registry import register_dataset
+from ._common import (Listing, folder_candidates, load_mat, locate, make_dataset, sort_listing, table3_info,
                       torchvision_downloader)
 
 NAME = "flowers102"
@@ -75,17 +75,10 @@ def read_split(base: Path, split: str) -> tuple[Listing, int]:
     return sort_listing(paths, labels[ids - 1]), int(labels.max()) + 1
 
 
-INFO = DatasetInfo(
-    NAME, "Flowers", 102, SPLITS, metric="mean_per_class",
-    train="train", val="val", trainval="trainval", test="test",
-    paper=PaperSizes(1_020, 1_020, 1_020, 6_149),
-    published="table3",
-    aliases=("flowers", "oxford_flowers", "oxford_flowers102", "oxford_102_flowers", "oxford102"),
+@register_dataset(table3_info(
+    NAME, "Flowers", 102, "mean_per_class", (1_020, 1_020, 1_020, 6_149),
     source="https://www.robots.ox.ac.uk/~vgg/data/flowers/102/ (102flowers.tgz + imagelabels.mat + setid.mat)",
-)
-
-
-@register_dataset(INFO)
+    aliases=("flowers", "oxford_flowers", "oxford_flowers102", "oxford_102_flowers", "oxford102")))
 def build_flowers102(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """Flowers-102 (102 classes): official train / val / trainval / test (setid.mat)."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), REQUIRED, LAYOUT, download,

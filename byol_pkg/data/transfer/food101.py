@@ -21,9 +21,9 @@ import numpy as np
 
 from ...errors import DatasetFormatError
 from ..holdout import SEED, per_class_holdout
-from ..registry import DatasetInfo, PaperSizes, register_dataset
-from ._common import (SPLITS, Listing, folder_candidates, holdout_split, label_of, locate, make_dataset,
-                      read_lines, rule_text, sort_listing, torchvision_downloader)
+from ..registry import register_dataset
+from ._common import (Listing, folder_candidates, holdout_split, label_of, locate, make_dataset, read_lines, rule_text,
+                      sort_listing, table3_info, torchvision_downloader)
 
 NAME = "food101"
 FOLDER = "food-101"
@@ -48,17 +48,10 @@ def read_split(base: Path, which: str, classes: list[str]) -> Listing:
     return sort_listing(paths, np.asarray(labels, dtype=np.int64))
 
 
-INFO = DatasetInfo(
-    NAME, "Food101", 101, SPLITS, metric="top1",
-    train="train", val="val", trainval="trainval", test="test",
-    paper=PaperSizes(75_750, 68_175, 7_575, 25_250),
-    published="table3",
-    aliases=("food_101",),
+@register_dataset(table3_info(
+    NAME, "Food101", 101, "top1", (75_750, 68_175, 7_575, 25_250),
     source="https://data.vision.ee.ethz.ch/cvl/datasets_extra/food-101/ (food-101.tar.gz; torchvision Food101)",
-)
-
-
-@register_dataset(INFO)
+    aliases=("food_101",)))
 def build_food101(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """Food-101 (101 classes): train / val (75 per class held out, seed 0) / trainval / test."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), REQUIRED, LAYOUT, download,

@@ -22,9 +22,9 @@ import numpy as np
 
 from ...errors import DatasetFormatError
 from ..holdout import SEED, per_class_holdout
-from ..registry import DatasetInfo, PaperSizes, register_dataset
-from ._common import (SPLITS, Listing, folder_candidates, holdout_split, locate, make_dataset, read_lines,
-                      rule_text, sort_listing, torchvision_downloader)
+from ..registry import register_dataset
+from ._common import (Listing, folder_candidates, holdout_split, locate, make_dataset, read_lines, rule_text,
+                      sort_listing, table3_info, torchvision_downloader)
 
 NAME = "oxford_pets"
 FOLDER = "oxford-iiit-pet"
@@ -64,17 +64,10 @@ def listing(base: Path, ids: list[str], labels: np.ndarray) -> Listing:
     return sort_listing([str(base / "images" / f"{i}.jpg") for i in ids], labels)
 
 
-INFO = DatasetInfo(
-    NAME, "Pets", 37, SPLITS, metric="mean_per_class",
-    train="train", val="val", trainval="trainval", test="test",
-    paper=PaperSizes(3_680, 2_940, 740, 3_669),
-    published="table3",
-    aliases=("pets", "oxford_iiit_pets", "oxford_iiit_pet", "oxford_pet"),
+@register_dataset(table3_info(
+    NAME, "Pets", 37, "mean_per_class", (3_680, 2_940, 740, 3_669),
     source="https://www.robots.ox.ac.uk/~vgg/data/pets/ (images.tar.gz + annotations.tar.gz)",
-)
-
-
-@register_dataset(INFO)
+    aliases=("pets", "oxford_iiit_pets", "oxford_iiit_pet", "oxford_pet")))
 def build_oxford_pets(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """Oxford-IIIT Pets (37 classes): train / val (20 per class, seed 0) / trainval / test."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), REQUIRED, LAYOUT, download,

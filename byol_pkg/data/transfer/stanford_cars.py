@@ -26,9 +26,9 @@ import numpy as np
 
 from ...errors import DatasetFormatError
 from ..holdout import SEED, scaled_count, stratified_holdout
-from ..registry import DatasetInfo, PaperSizes, register_dataset
-from ._common import (SPLITS, Listing, folder_candidates, holdout_split, load_mat, locate, make_dataset,
-                      not_found, rule_text, sort_listing)
+from ..registry import register_dataset
+from ._common import (Listing, folder_candidates, holdout_split, load_mat, locate, make_dataset, not_found, rule_text,
+                      sort_listing, table3_info)
 
 NAME = "stanford_cars"
 FOLDER = "stanford_cars"
@@ -76,18 +76,11 @@ def holdout(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return stratified_holdout(labels, scaled_count(len(labels), PAPER_VAL, PAPER_TRAINVAL), SEED)
 
 
-INFO = DatasetInfo(
-    NAME, "Cars", 196, SPLITS, metric="top1",
-    train="train", val="val", trainval="trainval", test="test",
-    paper=PaperSizes(8_144, 6_494, 1_650, 8_041),
-    published="table3",
-    aliases=("cars",),
+@register_dataset(table3_info(
+    NAME, "Cars", 196, "top1", (8_144, 6_494, 1_650, 8_041),
     source=("https://ai.stanford.edu/~jkrause/cars/car_dataset.html (original URL gone: use a mirror of "
             "cars_train/cars_test/devkit + cars_test_annos_withlabels.mat)"),
-)
-
-
-@register_dataset(INFO)
+    aliases=("cars",)))
 def build_stanford_cars(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """Stanford Cars (196 classes): train / val (stratified 1,650, seed 0) / trainval / test."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), REQUIRED, LAYOUT, download, None, HOW)

@@ -22,9 +22,9 @@ import numpy as np
 
 from ...errors import DatasetFormatError
 from ..holdout import SEED, per_class_holdout
-from ..registry import DatasetInfo, PaperSizes, register_dataset
-from ._common import (SPLITS, Listing, folder_candidates, holdout_split, label_of, locate, make_dataset,
-                      not_found, read_lines, rule_text, sort_listing, torchvision_downloader)
+from ..registry import register_dataset
+from ._common import (Listing, folder_candidates, holdout_split, label_of, locate, make_dataset, not_found, read_lines,
+                      rule_text, sort_listing, table3_info, torchvision_downloader)
 
 NAME = "sun397"
 FOLDER = "SUN397"
@@ -70,16 +70,9 @@ def read_partition(base: Path, path: Path, classes: list[str]) -> Listing:
     return sort_listing(paths, np.asarray(labels, dtype=np.int64))
 
 
-INFO = DatasetInfo(
-    NAME, "SUN397", 397, SPLITS, metric="top1",
-    train="train", val="val", trainval="trainval", test="test",
-    paper=PaperSizes(19_850, 15_880, 3_970, 19_850),
-    published="table3",
-    source="https://vision.princeton.edu/projects/2010/SUN/ (SUN397.tar.gz + Partitions.zip; partition 1)",
-)
-
-
-@register_dataset(INFO)
+@register_dataset(table3_info(
+    NAME, "SUN397", 397, "top1", (19_850, 15_880, 3_970, 19_850),
+    source="https://vision.princeton.edu/projects/2010/SUN/ (SUN397.tar.gz + Partitions.zip; partition 1)"))
 def build_sun397(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """SUN397 partition 1 (397 classes): train 40 / val 10 per class (seed 0) / trainval / test."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), (), LAYOUT, download,

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import DatasetFormatError
-from ..registry import DatasetInfo, PaperSizes, register_dataset
-from ._common import SPLITS, Listing, locate, make_dataset, not_found, read_lines
+from ..registry import register_dataset
+from ._common import Listing, locate, make_dataset, not_found, read_lines, table3_info
 
 NAME = "voc2007"
 CLASSES = (
@@ -87,18 +87,11 @@ def read_split(voc: Path, split: str) -> Listing:
     return [str(voc / "JPEGImages" / f"{i}.jpg") for i in ids], targets
 
 
-INFO = DatasetInfo(
-    NAME, "VOC2007", 20, SPLITS, metric="voc07_map",
-    train="train", val="val", trainval="trainval", test="test",
-    paper=PaperSizes(5_011, 2_501, 2_510, 4_952),
-    multilabel=True,
-    published="table3",
-    aliases=("voc07", "pascal_voc2007", "pascal_voc07", "voc"),
+@register_dataset(table3_info(
+    NAME, "VOC2007", 20, "voc07_map", (5_011, 2_501, 2_510, 4_952),
     source="http://host.robots.ox.ac.uk/pascal/VOC/voc2007/ (VOCtrainval_06-Nov-2007.tar + VOCtest_06-Nov-2007.tar)",
-)
-
-
-@register_dataset(INFO)
+    multilabel=True,
+    aliases=("voc07", "pascal_voc2007", "pascal_voc07", "voc")))
 def build_voc2007(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """VOC2007 multi-label (20 classes, targets 1/-1/0): official train / val / trainval / test."""
     voc = locate(NAME, split, root, candidates, REQUIRED, LAYOUT, download, downloader(split), HOW)
