@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from byol_pkg.data import build_dataset
 from byol_pkg.eval.encoder import encoder_eval_transform, load_encoder
 from byol_pkg.eval.features import extract_features
-from byol_pkg.eval.supervised import Classifier, IndexedImages, RunSpec, train_classifier
+from byol_pkg.eval.classifier import Classifier, IndexedImages, RunSpec, train_classifier
 
 
 def _default_encoder(tmp: Path) -> Path:

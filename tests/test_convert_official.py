@@ -28,9 +28,9 @@ import torchvision
 
 from byol_pkg.eval.encoder import load_encoder
 from byol_pkg.models import create_backbone
+from byol_pkg.cli.train import add_convert_parser
 from byol_pkg.models.convert_official import (
     OfficialCheckpointError,
-    add_convert_parser,
     convert_official_checkpoint,
     convert_official_state,
     load_official_checkpoint,

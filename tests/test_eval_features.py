@@ -200,16 +200,16 @@ def test_transfer_linear_command(encoder_path, tmp_path):
 
 
 def test_transfer_datasets_default_to_the_papers_splits():
-    from byol_pkg.cli import _resolve_splits, build_parser
+    from byol_pkg.cli import build_parser
+    from byol_pkg.cli.common import eval_splits
 
     def resolved(*argv):
-        args = build_parser().parse_args(["transfer-linear", "--encoder", "e.pt", *argv])
-        _resolve_splits(args)
-        return args.train_split, args.val_split, args.test_split
+        splits = eval_splits(build_parser().parse_args(["transfer-linear", "--encoder", "e.pt", *argv]))
+        return splits.train, splits.val, splits.test
 
     assert resolved("--dataset", "cifar100") == ("transfer_train", "transfer_val", "test")
     assert resolved("--dataset", "fgvc-aircraft") == ("train", "val", "test")
-    assert resolved("--dataset", "cifar100", "--val-split", "x") == ("train", "x", "test")  # explicit wins
+    assert resolved("--dataset", "cifar100", "--val-split", "transfer_val") == ("train", "transfer_val", "test")  # explicit wins
     assert resolved("--dataset", "digits") == ("train", None, "test")  # not a transfer dataset: hold-out
 
 

@@ -16,11 +16,11 @@ from torch import nn
 from byol_pkg.cli import main
 from byol_pkg.data import build_dataset
 from byol_pkg.eval.encoder import load_encoder
-from byol_pkg.eval.finetune import (FINETUNE_LRS, FINETUNE_WDS, bn_momentum, finetune_grid,
+from byol_pkg.eval.sweep import (FINETUNE_LRS, FINETUNE_WDS, bn_momentum, finetune_grid,
                                     linear_aug_grid, semisup_grid)
 from byol_pkg.eval.results import read_results
 from byol_pkg.data.subsets import balanced_subset, read_subset
-from byol_pkg.eval.supervised import (Classifier, CropFlipViews, IndexedImages, RunSpec, classification_loss,
+from byol_pkg.eval.classifier import (Classifier, CropFlipViews, IndexedImages, RunSpec, classification_loss,
                                       cosine_lr, train_classifier)
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
@@ -278,7 +278,7 @@ def test_grid_hyperparameters_recorded_as_run():
 def test_sweep_defaults():
     import inspect
 
-    from byol_pkg.eval.finetune import SweepSettings, run_sweep
+    from byol_pkg.eval.sweep import SweepSettings, run_sweep
 
     s = SweepSettings(image_size=8, mean=MEAN, std=STD)
     assert (s.multilabel, s.device, s.num_workers, s.precision, s.checkpoint_every, s.eval_batch_size) == (
@@ -332,7 +332,7 @@ def test_tied_points_keep_the_first_and_a_tampered_state_is_refused(encoder_path
 
 
 def test_sweep_result_counts_its_splits_and_time():
-    from byol_pkg.eval.finetune import SweepData, _result
+    from byol_pkg.eval.sweep import SweepData, _result
 
     t0 = time.perf_counter() - 0.25
     res = _result(linear_aug_grid([0.1])[0], {"base_lr0.1": 1.0}, {"top1": 2.0},

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from byol_pkg.cli import _resolve_splits, main
+from byol_pkg.cli import main
 from byol_pkg.data import DatasetFormatError, DatasetNotFoundError, build_dataset
 from byol_pkg.data.holdout import stratified_holdout
 from byol_pkg.data.imagenet import PAPER_TRAIN, PAPER_TRAINVAL, PAPER_VAL, val_count
 from byol_pkg.eval.results import read_results
+from byol_pkg.eval.runner import resolve_splits
 from transfer_fixtures import write_jpeg
 
 WNIDS = ("n01440764", "n01443537", "n15075141")
@@ -105,9 +106,8 @@ def test_val_class_unknown_to_train_is_a_format_error(tmp_path: Path) -> None:
 
 
 def test_eval_commands_default_to_the_paper_splits(imagenet_root: Path, encoder_path: Path, tmp_path: Path) -> None:
-    args = argparse.Namespace(dataset="ImageNet", train_split=None, val_split=None, test_split=None)
-    _resolve_splits(args)
-    assert (args.train_split, args.val_split, args.test_split, args.paper_splits) == ("train", "val", "test", True)
+    splits = resolve_splits("ImageNet")
+    assert (splits.train, splits.val, splits.test, splits.paper) == ("train", "val", "test", True)
 
     cache, out = tmp_path / "cache", tmp_path / "lin.json"
     assert main(["linear", "--encoder", str(encoder_path), "--dataset", "imagenet", "--root", str(imagenet_root),

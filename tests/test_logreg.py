@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from byol_pkg.eval.logreg import LAMBDAS, SweepResult, fit_logreg, objective, predict_scores, sweep_logreg
+from byol_pkg.eval.logreg import LAMBDAS, LambdaSweepResult, fit_logreg, objective, predict_scores, sweep_logreg
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -76,7 +76,7 @@ def test_sweep_matches_sklearn_sweep_on_digits(standardize):
     tr, va, te = _digits_splits()
     res = sweep_logreg(tr, va, te, top1, 10, standardize=standardize)
     scaler = StandardScaler if standardize else FunctionTransformer  # FunctionTransformer(): the identity
-    assert isinstance(res, SweepResult)
+    assert isinstance(res, LambdaSweepResult)
     assert res.lambdas == [float(v) for v in LAMBDAS] and len(res.val_scores) == 45
     assert (res.train_size, res.val_size, res.test_size) == (700, 550, 547)
 
@@ -326,6 +326,6 @@ def test_label_count_and_classes_without_zero():
 
 def test_sweep_result_defaults():
     """A result built without the optional diagnostics says so: no iterations counted, no predictions kept."""
-    res = SweepResult(best_lambda=1.0, val_scores=[1.0], test_score=1.0, lambdas=[1.0], train_size=1, val_size=1,
+    res = LambdaSweepResult(best_lambda=1.0, val_scores=[1.0], test_score=1.0, lambdas=[1.0], train_size=1, val_size=1,
                       test_size=1, wall_s=0.0)
     assert (res.iters, res.refit_iters, res.test_predictions) == ([], 0, None)

@@ -13,7 +13,7 @@ import pytest
 
 from byol_pkg.cli import build_parser
 from byol_pkg.config import Config, load_config
-from byol_pkg.eval import finetune, linear, logreg
+from byol_pkg.eval import linear, logreg, sweep
 
 ENCODER = ["--encoder", "e.pt", "--dataset", "d", "--out", "o.json"]
 
@@ -66,7 +66,7 @@ DEFAULTS: list[tuple[str, object, object]] = [
     ("finetune: 0 and 7 weight decays in logspace(-6, -3)", lambda: parsed("finetune").wds,
      [0.0, *np.logspace(-6, -3, 7).tolist()]),
     ("finetune: BN momentum 1 - max(1 - 10/s, 0.9) at s = 5, 50, 1000",
-     lambda: [round(finetune.bn_momentum(s), 12) for s in (5, 50, 1000)], [0.1, 0.1, 0.01]),
+     lambda: [round(sweep.bn_momentum(s), 12) for s in (5, 50, 1000)], [0.1, 0.1, 0.01]),
     # pretraining defaults, Sec. 3.3 (BYOL_SPEC 4)
     ("config: LARS momentum, trust coefficient", lambda: (Config().optim.momentum, Config().optim.trust_coefficient),
      (0.9, 1e-3)),

@@ -53,7 +53,7 @@ TARGETS: dict[str, Target] = {
     "splits": Target(("byol_pkg/data/validation.py", "byol_pkg/data/subsets.py"),
                      ("tests/test_subsets.py",
                       "tests/test_eval_features.py::test_heldout_is_stratified_deterministic_and_saved")),
-    "finetune_grid": Target(("byol_pkg/eval/grids.py", "byol_pkg/eval/finetune.py"),
+    "finetune_grid": Target(("byol_pkg/eval/grids.py", "byol_pkg/eval/sweep.py"),
                             ("tests/test_finetune.py", "tests/test_paper_defaults.py")),
 }
 

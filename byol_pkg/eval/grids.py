@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+#: How every evaluation protocol that trains with SGD trains (App. C.1, D.3), as its result records say: the
+#: cached-feature linear head (eval/linear.py) and the image classifier (eval/classifier.py).
+SGD_RECIPE = {"optimizer": "SGD nesterov momentum 0.9", "schedule": "cosine, no warm-up"}
+#: The training views of the image-trained protocols (eval/classifier.py's CROP_FLIP).
+CROP_FLIP_NOTE = "random resized crop + flip"
+
 #: Fine-tuning (App. D.3): LR in logspace(-4, -1, 7); wd in {0} and logspace(-6, -3, 7), used as wd / lr.
 FINETUNE_LRS: tuple[float, ...] = tuple(float(v) for v in np.logspace(-4, -1, 7))
 FINETUNE_WDS: tuple[float, ...] = (0.0,) + tuple(float(v) for v in np.logspace(-6, -3, 7))

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data import build_dataset
 from ..data.validation import training_holdout
-from .supervised import ConcatImages, IndexedImages
+from .classifier import ConcatImages, IndexedImages
 
 
 @dataclass

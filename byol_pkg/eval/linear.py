@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..metrics import top1_accuracy, top5_accuracy
+from .grids import SGD_RECIPE
 from .predictions import Predictions
 
 LINEAR_BASE_LRS: tuple[float, ...] = (0.4, 0.3, 0.2, 0.1, 0.05)
@@ -126,7 +127,6 @@ def linear_eval(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.
     scores = _scores(heads[best], xte)  # the test split is scored once, for the selected run only
     return LinearResult(best, val_top1, top1_accuracy(scores, test[1]), top5_accuracy(scores, test[1]),
                         len(ytr), len(yva), len(yte), time.perf_counter() - t0,
-                        {"epochs": epochs, "batch_size": batch_size, "optimizer": "SGD nesterov momentum 0.9",
-                         "weight_decay": 0.0, "schedule": "cosine, no warm-up", "lr_scaling": "base x batch/256",
-                         "mode": "cached centre-crop features"},
+                        {"epochs": epochs, "batch_size": batch_size, **SGD_RECIPE, "weight_decay": 0.0,
+                         "lr_scaling": "base x batch/256", "mode": "cached centre-crop features"},
                         Predictions(labels=np.asarray(test[1]), scores=np.asarray(scores, dtype=np.float32)))

@@ -82,9 +82,7 @@ forward" instead.
 
 from __future__ import annotations
 
-import argparse
 import collections
-import json
 import pickle
 import re
 import struct
@@ -468,24 +466,3 @@ def convert_official_checkpoint(path: str | Path, out: str | Path, depth: int = 
     atomic_torch_save(out, state)
     atomic_write_json(out.with_suffix(".json"), meta)
     return meta
-
-
-# ------------------------------------------------------------------------------------------------- CLI
-
-
-def cmd_convert_official(args: argparse.Namespace) -> int:
-    meta = convert_official_checkpoint(args.checkpoint, args.out, args.depth)
-    print(json.dumps(meta, indent=2, sort_keys=True))
-    return 0
-
-
-def add_convert_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register ``convert-official`` on an argparse subparsers object (``func`` = :func:`cmd_convert_official`)."""
-    p = sub.add_parser("convert-official", help="convert an official BYOL checkpoint (DeepMind JAX release, e.g. "
-                                                "pretrain_res50x1.pkl) to encoder.pt + encoder.json")
-    p.add_argument("--checkpoint", required=True, type=Path, help="the official .pkl (online network is used)")
-    p.add_argument("--out", required=True, type=Path, help="encoder file to write (encoder.json goes beside it)")
-    p.add_argument("--depth", type=int, default=50, choices=sorted(SUPPORTED_DEPTHS),
-                   help="ResNet depth of the checkpoint (default 50; width multiplier 1 only)")
-    p.set_defaults(func=cmd_convert_official)
-    return p

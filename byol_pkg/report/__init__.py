@@ -2,7 +2,7 @@
 
 Reads only result records (``byol_pkg.eval.results``) and pretraining ``metrics.csv`` files; the paper's
 published numbers live in :mod:`byol_pkg.report.published`. The names below are imported on first use, so that
-``byol`` (which registers :mod:`byol_pkg.report.command`) does not load pandas, seaborn and matplotlib.
+``byol`` (whose ``report`` command is in :mod:`byol_pkg.cli.results`) does not load pandas, seaborn and matplotlib.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from ..io import atomic_torch_save, atomic_write_json
 from .grids import (FINETUNE_BATCH, FINETUNE_LRS, FINETUNE_STEPS, FINETUNE_WDS, LINEAR_AUG_BATCH,
                     LINEAR_AUG_EPOCHS, SEMISUP_BATCH, SEMISUP_EPOCHS, SEMISUP_LRS)
 from .predictions import Predictions, load_predictions, save_predictions
-from .supervised import Classifier, RunSpec, predict_scores, train_classifier
+from .classifier import Classifier, RunSpec, predict_scores, train_classifier
 
 log = logging.getLogger(__name__)
 

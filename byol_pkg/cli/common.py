@@ -1,0 +1,98 @@
+"""What the commands share: logging, the evaluation commands' argument groups, and turning parsed arguments
+into the library's plain values (:class:`~byol_pkg.eval.runner.EvalTarget`, ``Splits``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def setup_logging(out_dir: Path | None = None, quiet: bool = False) -> None:
+    """Log to stderr (INFO; WARNING when ``quiet``) and, given ``out_dir``, to ``out_dir/train.log``."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(out_dir / "train.log"))
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+def add_config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--config", required=required, default=None,
+                   help="YAML file or preset name (demo, cifar10, imagenet)" + ("" if required else
+                                                                                "; omit for the defaults"))
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set optim.epochs=3 (repeatable)")
+
+
+def add_encoder_args(p: argparse.ArgumentParser) -> None:
+    """The evaluated encoder, the dataset and where its images and features live."""
+    p.add_argument("--encoder", required=True, help="encoder.pt written by byol pretrain (encoder.json beside it)")
+    p.add_argument("--backbone", default=None,
+                   help="the encoder file is an external state dict of this torchvision/timm architecture "
+                        "(e.g. resnet50, timm:resnet50; ImageNet statistics, --image-size default 224)")
+    p.add_argument("--random-init", action="store_true", help="a seeded random init of the encoder's architecture")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="byol", help="method name written into the result records")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root", default="data", help="data root")
+    p.add_argument("--cache-root", default="results/features", help="feature cache folder")
+    p.add_argument("--image-size", type=int, default=None, help="resize+crop side (default: the encoder's)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--num-workers", type=int, default=0)
+
+
+def add_split_args(p: argparse.ArgumentParser) -> None:
+    """Train / validation / test splits (default: the paper's) and the result file."""
+    from ..data.validation import DEFAULT_VAL_FRACTION
+
+    p.add_argument("--train-split", default=None,
+                   help="default: the paper's split of a transfer dataset (see byol_pkg.data.transfer), else train")
+    p.add_argument("--val-split", default=None,
+                   help="validation split (default: the paper's for a transfer dataset, else held out of train)")
+    p.add_argument("--val-size", type=float, default=DEFAULT_VAL_FRACTION,
+                   help="hold-out size: fraction (<1) or count")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the validation hold-out")
+    p.add_argument("--test-split", default=None, help="default: test")
+    p.add_argument("--out", type=Path, default=None, help="result file (JSON list of records; extract: an index)")
+
+
+def add_training_args(p: argparse.ArgumentParser) -> None:
+    """The image-trained protocols' run options."""
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16 autocast (GPU)")
+    p.add_argument("--work-dir", type=Path, default=None,
+                   help="sweep state for resuming (default: <out stem>.work next to --out)")
+    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints of a run")
+
+
+def eval_target(args: argparse.Namespace):
+    """Start an evaluation command: logging, CPU threads, and the :class:`EvalTarget` of its arguments."""
+    from ..data.registry import check_split
+    from ..eval.feature_cache import EncoderRef
+    from ..eval.runner import EvalTarget
+    from ..runtime import configure_cpu_threads
+
+    setup_logging()
+    check_split(args.dataset)
+    configure_cpu_threads(None, args.num_workers)
+    encoder = EncoderRef(Path(args.encoder), random_init=args.random_init, seed=args.seed, backbone=args.backbone)
+    return EvalTarget(encoder, args.dataset, args.root, args.cache_root, args.image_size, args.device,
+                      args.num_workers, args.method, args.seed)
+
+
+def eval_splits(args: argparse.Namespace):
+    """The :class:`Splits` of the split arguments (the paper's unless any is given; every name checked)."""
+    from ..eval.runner import resolve_splits
+
+    return resolve_splits(args.dataset, args.train_split, args.val_split, args.test_split, args.val_size,
+                          args.split_seed)
+
+
+def sweep_options(args: argparse.Namespace):
+    """The image-trained protocols' options; the work folder defaults to ``<out stem>.work`` beside ``--out``."""
+    from ..eval.protocols import SweepOptions
+
+    work = args.work_dir or (args.out.with_name(args.out.stem + ".work") if args.out else None)
+    return SweepOptions(work, args.precision, args.checkpoint_every)

@@ -1,0 +1,81 @@
+"""``byol prepare | subset``: check a dataset and record its splits; draw a labelled subset."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from .common import setup_logging
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from ..data.prepare import prepare_dataset, prepare_pretrain
+    from ..data.registry import check_split
+    from ..errors import ConfigError
+
+    setup_logging()
+    if args.set and args.config is None:
+        raise ConfigError("--set applies to --config only")
+    cfg = None
+    if args.config is not None:
+        from ..config import load_config
+
+        cfg = load_config(args.config, args.set)
+    check_split(cfg.data.name if cfg is not None else args.dataset)
+    if cfg is not None:
+        manifest = prepare_pretrain(cfg, args.out, args.cache_root, args.download, config=args.config,
+                                    overrides=args.set)
+    else:
+        manifest = prepare_dataset(args.dataset, args.root, args.out, args.cache_root, args.download)
+    sizes = ", ".join(f"{split} {entry['size']}" for split, entry in manifest["splits"].items())
+    print(f"{args.out}: {manifest['dataset']} ({manifest['num_classes']} classes): {sizes}")
+    return 0
+
+
+def cmd_subset(args: argparse.Namespace) -> int:
+    from ..data import build_dataset
+    from ..data.subsets import balanced_subset, read_subset, write_subset
+
+    dataset = build_dataset(args.dataset, args.root, args.split)
+    if args.simclr_list:
+        indices = read_subset(args.simclr_list, dataset)
+        header = {"source": str(args.simclr_list)}
+    else:
+        indices = balanced_subset(dataset.targets, args.fraction, args.seed)
+        header = {"fraction": args.fraction, "seed": args.seed, "rule": "class-balanced, round(fraction x n_c) >= 1"}
+    write_subset(args.out, dataset, indices, **header)
+    counts = np.bincount(dataset.targets[indices], minlength=dataset.num_classes)
+    print(f"{args.out}: {len(indices)} of {len(dataset)} images, {int((counts > 0).sum())} classes, "
+          f"{counts.min()}-{counts.max()} per class")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``byol prepare``."""
+    pp = sub.add_parser("prepare", help="check a dataset and record its splits (file lists + manifest JSON)")
+    what = pp.add_mutually_exclusive_group(required=True)
+    what.add_argument("--dataset", help="evaluation dataset: every split the protocols use")
+    what.add_argument("--config", help="pretrain config (YAML file or preset): its pretraining dataset")
+    pp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (--config)")
+    pp.add_argument("--root", default="data", help="data root (--dataset; --config uses data.root)")
+    pp.add_argument("--cache-root", default="results/features",
+                    help="the split lists go to <cache-root>/splits/ (where the evaluation commands write them)")
+    pp.add_argument("--download", action="store_true", help="download the dataset where the loader can")
+    pp.add_argument("--out", required=True, type=Path, help="manifest JSON, e.g. results/data/<dataset>.json")
+    pp.set_defaults(func=cmd_prepare)
+
+
+def register_subset(sub) -> None:
+    """Add ``byol subset``."""
+    sb = sub.add_parser("subset", help="labelled subset for semi-supervised runs (balanced, or a SimCLR list)")
+    sb.add_argument("--dataset", required=True)
+    sb.add_argument("--root", default="data")
+    sb.add_argument("--split", default="train")
+    sb.add_argument("--fraction", type=float, default=0.01, help="label fraction, e.g. 0.01 or 0.1")
+    sb.add_argument("--seed", type=int, default=0)
+    sb.add_argument("--simclr-list", type=Path, default=None,
+                    help="SimCLR 1percent.txt / 10percent.txt (ImageNet) instead of a balanced subset")
+    sb.add_argument("--out", type=Path, required=True, help="the subset file list to write")
+    sb.set_defaults(func=cmd_subset)
