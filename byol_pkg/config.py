@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .progress import MODES as PROGRESS_MODES
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 
@@ -191,7 +192,7 @@ class Config:
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "train.precision": ("fp32", "bf16", "fp16"),
-    "train.progress": ("auto", "bar", "log"),
+    "train.progress": PROGRESS_MODES,
     "augment.backend": ("reference", "batched"),
     "data.on_device": ("auto", "always", "never"),
     "data.decode": ("workers", "device"),

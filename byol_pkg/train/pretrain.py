@@ -8,7 +8,6 @@ import dataclasses
 import logging
 import math
 import os
-import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,6 +29,7 @@ from ..loss import collapse_std
 from ..models import ema_pairs, update_target
 from ..models.sync_bn import convert_sync_batchnorm
 from ..optim import LARS, lars_param_groups
+from ..progress import StepProgress
 from ..runtime import configure_cpu_threads, configure_determinism
 from ..schedules import StepPlan, scaled_lr, scheduled_tau, warmup_cosine_lr
 from .batched_stream import BatchedTwoViews, ViewDraws, collate_draws, device_images, has_fixed_size_images
@@ -143,47 +143,6 @@ def _check_resume_config(saved: dict, cfg: Config, path: str) -> None:
             )
 
 
-class Progress:
-    """A tqdm bar with ETA on a terminal, plain log lines otherwise."""
-
-    def __init__(self, mode: str, total: int, initial: int, enabled: bool) -> None:
-        use_bar = enabled and (mode == "bar" or (mode == "auto" and sys.stderr.isatty()))
-        self.bar = None
-        if use_bar:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, desc="pretrain", unit="step", dynamic_ncols=True)
-        self.enabled, self.total, self.start_step, self.t0 = enabled, total, initial, time.perf_counter()
-
-    def step(self) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def report(self, row: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        if self.bar is not None:
-            self.bar.set_postfix(loss=f"{row['loss']:.4f}", tau=f"{row['tau']:.4f}", ips=f"{row['images_per_s']:.0f}")
-            return
-        done = row["step"] - self.start_step
-        rate = done / max(time.perf_counter() - self.t0, 1e-9)
-        eta = (self.total - row["step"]) / rate if rate > 0 else float("nan")
-        log.info("step %d/%d epoch %.2f loss %.4f lr %.4g tau %.5f collapse_std %.4f %.0f img/s eta %s",
-                 row["step"], self.total, row["epoch"], row["loss"], row["lr"], row["tau"], row["collapse_std"],
-                 row["images_per_s"], _hms(eta))
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _hms(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    s = int(seconds)
-    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 def export_encoder(out_dir: Path, online: nn.Module, cfg: Config, step: int) -> Path:
     """Write ``encoder.pt`` (online encoder state dict) and ``encoder.json`` (how to rebuild it)."""
     return write_encoder(Path(out_dir) / "encoder.pt", encoder_state(online), cfg, step)
@@ -201,7 +160,34 @@ def pretrain(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
         cleanup(info)
 
 
-def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) -> dict[str, Any]:
+@dataclasses.dataclass
+class Run:
+    """What a pretraining run holds once set up; :func:`_pretrain` reads top to bottom as the official experiment
+    does: setup, resume, then per optimiser step the loss (``methods.batch_loss``), the update
+    (:func:`optimizer_step`) and the log (:class:`TrainingLog`)."""
+
+    cfg: Config
+    device: torch.device
+    info: DistInfo
+    out_dir: Path
+    dataset: ImageDataset
+    plan: RunPlan
+    online: nn.Module
+    target: nn.Module | None
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    checkpoints: CheckpointManager
+    memory_format: torch.memory_format
+    ema: tuple[list, list]  # (target, online) parameter pairs updated by the EMA
+    step: int = 0  # optimiser steps done
+
+    def state(self) -> dict[str, Any]:
+        """The checkpoint of the run at its current step."""
+        return _checkpoint_state(self.step, self.online, self.target, self.optimizer, self.scaler, self.cfg)
+
+
+def setup(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) -> Run:
+    """The dataset, the step plan, the networks of ``cfg.method`` on ``device``, LARS and the grad scaler."""
     configure_determinism(cfg.train.deterministic, device)
     torch.manual_seed(cfg.seed)
     dataset = build_dataset(cfg.data.name, cfg.data.root, cfg.data.split, download=cfg.data.download,
@@ -209,8 +195,6 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
     if device.type == "cpu":
         configure_cpu_threads(cfg.train.cpu_threads, busy_data_workers(cfg, dataset), info.world_size)
     plan = plan_run(cfg, len(dataset), info.world_size)
-    K = plan.steps.total_steps
-
     if cfg.method.name == "supervised" and bool((dataset.targets < 0).any()):
         raise ConfigError(f"method.name 'supervised' needs labels, but {cfg.data.name} split "
                           f"'{cfg.data.split}' has unlabelled images; use a labelled split")
@@ -226,122 +210,171 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
         target.train()
     optimizer = LARS(lars_param_groups([online], cfg.optim.weight_decay), momentum=cfg.optim.momentum,
                      trust_coefficient=cfg.optim.trust_coefficient)
-    amp_dtype = AMP_DTYPES.get(cfg.train.precision)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.precision == "fp16")
+    ema = ema_pairs(online, target) if target is not None else ([], [])
+    return Run(cfg, device, info, out_dir, dataset, plan, online, target, optimizer, scaler,
+               CheckpointManager(out_dir / "checkpoints"), memory_format, ema)
 
-    ckpts = CheckpointManager(out_dir / "checkpoints")
-    step = 0
-    state = ckpts.load_latest(map_location=device)
-    if state is not None:
-        _check_resume_config(state["config"], cfg, state["_path"])
-        online.load_state_dict(state["online"])
-        if target is not None:
-            target.load_state_dict(state["target"])
-        optimizer.load_state_dict(state["optimizer"])
-        if "scaler" in state and state["scaler"]:
-            scaler.load_state_dict(state["scaler"])
-        step = int(state["step"])
-    del state
 
-    if info.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out_dir / "config.yaml", dump_yaml(cfg))
-        if step == 0 and cfg.train.checkpoint_every_epochs:
-            # epoch 0: the initialisation itself, so that kNN against epoch starts from the random network
-            ckpts.save(_checkpoint_state(0, online, target, optimizer, scaler, cfg), keep_epoch=0)
-        metrics = MetricsLog(out_dir / "metrics.csv", resume_step=step)
-        log.info("%s pretraining: %s on %s (%d images), %d process(es) x batch %d x accumulation %d = global "
-                 "batch %d; K=%d optimiser steps (warm-up %d), peak lr %.4g, device %s (%d threads), precision %s, "
-                 "augmentation %s",
-                 _describe(cfg), cfg.model.backbone, cfg.data.name, len(dataset), info.world_size, plan.micro_batch,
-                 plan.accumulate, plan.global_batch, K, plan.steps.warmup_steps, plan.peak_lr, device,
-                 torch.get_num_threads(), cfg.train.precision, cfg.augment.backend)
+def resume(run: Run) -> None:
+    """Continue from the run folder's latest checkpoint, if there is one (its config must match)."""
+    state = run.checkpoints.load_latest(map_location=run.device)
+    if state is None:
+        return
+    _check_resume_config(state["config"], run.cfg, state["_path"])
+    run.online.load_state_dict(state["online"])
+    if run.target is not None:
+        run.target.load_state_dict(state["target"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    if "scaler" in state and state["scaler"]:
+        run.scaler.load_state_dict(state["scaler"])
+    run.step = int(state["step"])
 
-    model: nn.Module = online
+
+def start_outputs(run: Run) -> MetricsLog | None:
+    """On the main process: the run folder's config.yaml, the epoch-0 checkpoint of a fresh run, the metrics
+    log (rows after the resumed step are dropped) and the run's description in the log."""
+    cfg, plan, info = run.cfg, run.plan, run.info
+    if not info.is_main:
+        return None
+    run.out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run.out_dir / "config.yaml", dump_yaml(cfg))
+    if run.step == 0 and cfg.train.checkpoint_every_epochs:
+        # epoch 0: the initialisation itself, so that kNN against epoch starts from the random network
+        run.checkpoints.save(run.state(), keep_epoch=0)
+    log.info("%s pretraining: %s on %s (%d images), %d process(es) x batch %d x accumulation %d = global "
+             "batch %d; K=%d optimiser steps (warm-up %d), peak lr %.4g, device %s (%d threads), precision %s, "
+             "augmentation %s",
+             _describe(cfg), cfg.model.backbone, cfg.data.name, len(run.dataset), info.world_size, plan.micro_batch,
+             plan.accumulate, plan.global_batch, plan.steps.total_steps, plan.steps.warmup_steps, plan.peak_lr,
+             run.device, torch.get_num_threads(), cfg.train.precision, cfg.augment.backend)
+    return MetricsLog(run.out_dir / "metrics.csv", resume_step=run.step)
+
+
+def optimizer_step(run: Run) -> tuple[float, float]:
+    """``(lr, tau)``: one LARS update of the online network with the step's learning rate (warm-up + cosine),
+    then the target's EMA with the step's tau, computed after the update (with the new theta)."""
+    plan, total = run.plan, run.plan.steps.total_steps
+    lr = warmup_cosine_lr(run.step, plan.peak_lr, plan.steps.warmup_steps, total)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.optimizer.zero_grad(set_to_none=True)
+    tau = float("nan")  # no target network: nothing to average
+    if run.target is not None:
+        tau = scheduled_tau(run.step, total, run.cfg.target.base_tau, run.cfg.target.schedule)
+        update_target(*run.ema, tau)
+    run.step += 1
+    return lr, tau
+
+
+def checkpoint_if_due(run: Run) -> None:
+    """Save every ``checkpoint_every_steps``, at each kept epoch (``checkpoint_every_epochs``) and at the end."""
+    cfg, step = run.cfg, run.step
+    epoch_done = _epoch_boundary(step, run.plan)
+    keep_epoch = (epoch_done if epoch_done and cfg.train.checkpoint_every_epochs
+                  and epoch_done % cfg.train.checkpoint_every_epochs == 0 else None)
+    if run.info.is_main and (step % cfg.train.checkpoint_every_steps == 0 or keep_epoch
+                             or step == run.plan.stop_step):
+        run.checkpoints.save(run.state(), keep_epoch=keep_epoch)
+
+
+class TrainingLog:
+    """Every ``log_every_steps`` optimiser steps (and at the last), one row of metrics.csv over the steps since
+    the previous row: mean loss (averaged over processes), lr, tau, collapse monitor, throughput, data wait."""
+
+    def __init__(self, run: Run, metrics: MetricsLog | None) -> None:
+        self.run, self.metrics = run, metrics
+        self.progress = StepProgress("pretrain", run.plan.stop_step, run.step, run.cfg.train.log_every_steps,
+                                     mode=run.cfg.train.progress, enabled=run.info.is_main)
+        self.loss_sum = torch.zeros((), device=run.device)
+        self.run_t0 = time.perf_counter()
+        self.window_t0, self.wait, self.steps = self.run_t0, 0.0, 0
+
+    def timed(self, batches: Iterable) -> Iterable:
+        """The batches, counting the time spent waiting for each as data wait."""
+        t = time.perf_counter()
+        for batch in batches:
+            self.wait += time.perf_counter() - t
+            yield batch
+            t = time.perf_counter()
+
+    def add_loss(self, loss: torch.Tensor) -> None:
+        self.loss_sum += loss.detach()
+
+    def step_done(self, lr: float, tau: float, monitor: torch.Tensor) -> None:
+        run, plan = self.run, self.run.plan
+        self.steps += 1
+        if run.step % run.cfg.train.log_every_steps != 0 and run.step != plan.stop_step:
+            self.progress.update(run.step)
+            return
+        mean_loss = all_reduce_mean(self.loss_sum / (self.steps * plan.accumulate), run.info)
+        elapsed = time.perf_counter() - self.window_t0
+        row = {
+            "step": run.step, "epoch": run.step * plan.global_batch / plan.steps.epoch_size,
+            "loss": float(mean_loss), "lr": lr, "tau": tau, "collapse_std": float(collapse_std(monitor)),
+            "images_per_s": self.steps * plan.global_batch / max(elapsed, 1e-9),
+            "data_wait_frac": self.wait / max(elapsed, 1e-9),
+            "elapsed_s": time.perf_counter() - self.run_t0,
+        }
+        if self.metrics is not None:
+            self.metrics.append(row)
+        self.progress.update(run.step, note=(f"epoch {row['epoch']:.2f} loss {row['loss']:.4f} lr {lr:.4g} "
+                                             f"tau {tau:.5f} collapse_std {row['collapse_std']:.4f} "
+                                             f"{row['images_per_s']:.0f} img/s"),
+                             postfix={"loss": f"{row['loss']:.4f}", "tau": f"{tau:.4f}",
+                                      "ips": f"{row['images_per_s']:.0f}"})
+        self.loss_sum.zero_()
+        self.window_t0, self.wait, self.steps = time.perf_counter(), 0.0, 0
+
+
+def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) -> dict[str, Any]:
+    run = setup(cfg, out_dir, device, info)
+    resume(run)
+    metrics = start_outputs(run)
+    plan = run.plan
+    model: nn.Module = run.online
     if info.enabled:
-        model = DistributedDataParallel(online, device_ids=[device.index] if device.type == "cuda" else None)
-    target_forward = target
+        model = DistributedDataParallel(run.online, device_ids=[device.index] if device.type == "cuda" else None)
+    target_forward = run.target
     if cfg.train.compile:
         model = torch.compile(model)
-        target_forward = torch.compile(target) if target is not None else None
-    tgt_params, onl_params = ema_pairs(online, target) if target is not None else ([], [])
-
-    sampler = StreamBatchSampler(len(dataset), plan.micro_batch, cfg.seed, step * plan.accumulate,
+        target_forward = torch.compile(run.target) if run.target is not None else None
+    sampler = StreamBatchSampler(len(run.dataset), plan.micro_batch, cfg.seed, run.step * plan.accumulate,
                                  plan.stop_step * plan.accumulate, info.world_size, info.rank)
-    loader = build_view_stream(cfg, dataset, sampler, device, memory_format)
-    progress = Progress(cfg.train.progress, plan.stop_step, step, info.is_main)
-    autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None
-                else contextlib.nullcontext())
-    loss_sum = torch.zeros((), device=device)
-    window_t0 = time.perf_counter()
-    window_wait = 0.0
-    window_steps = 0
-    run_t0 = time.perf_counter()
+    batches = build_view_stream(cfg, run.dataset, sampler, device, run.memory_format)
+    amp_dtype = AMP_DTYPES.get(cfg.train.precision)
+    autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
+    training_log = TrainingLog(run, metrics)
     micro = 0
-    wait_t0 = time.perf_counter()
-    for view1, view2, labels in loader:
-        window_wait += time.perf_counter() - wait_t0
-        view1 = view1.to(device, non_blocking=True, memory_format=memory_format)
-        view2 = view2.to(device, non_blocking=True, memory_format=memory_format)
+    for view1, view2, labels in training_log.timed(batches):
+        view1 = view1.to(device, non_blocking=True, memory_format=run.memory_format)
+        view2 = view2.to(device, non_blocking=True, memory_format=run.memory_format)
         labels = labels.to(device, non_blocking=True)
         micro += 1
-        last_micro = micro % plan.accumulate == 0
+        last_micro = micro % plan.accumulate == 0  # gradients of `accumulate` micro-batches make one step
         sync = contextlib.nullcontext() if (last_micro or not info.enabled) else model.no_sync()
         with sync:
             loss, monitor = batch_loss(cfg.method, model, target_forward, view1, view2, labels, autocast,
                                        gather=info.enabled)
-            scaler.scale(loss / plan.accumulate).backward()
-        loss_sum += loss.detach()
-        if not last_micro:
-            wait_t0 = time.perf_counter()
-            continue
+            run.scaler.scale(loss / plan.accumulate).backward()
+        training_log.add_loss(loss)
+        if last_micro:
+            lr, tau = optimizer_step(run)
+            training_log.step_done(lr, tau, monitor)
+            checkpoint_if_due(run)
+    training_log.progress.close()
 
-        lr = warmup_cosine_lr(step, plan.peak_lr, plan.steps.warmup_steps, K)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        tau = float("nan")  # no target network: nothing to average
-        if target is not None:
-            tau = scheduled_tau(step, K, cfg.target.base_tau, cfg.target.schedule)
-            update_target(tgt_params, onl_params, tau)  # after the optimiser step, with the new theta
-        step += 1
-        window_steps += 1
-        progress.step()
-
-        if step % cfg.train.log_every_steps == 0 or step == plan.stop_step:
-            mean_loss = all_reduce_mean(loss_sum / (window_steps * plan.accumulate), info)
-            elapsed = time.perf_counter() - window_t0
-            row = {
-                "step": step, "epoch": step * plan.global_batch / plan.steps.epoch_size,
-                "loss": float(mean_loss), "lr": lr, "tau": tau, "collapse_std": float(collapse_std(monitor)),
-                "images_per_s": window_steps * plan.global_batch / max(elapsed, 1e-9),
-                "data_wait_frac": window_wait / max(elapsed, 1e-9),
-                "elapsed_s": time.perf_counter() - run_t0,
-            }
-            if info.is_main:
-                metrics.append(row)
-            progress.report(row)
-            loss_sum.zero_()
-            window_t0, window_wait, window_steps = time.perf_counter(), 0.0, 0
-
-        epoch_done = _epoch_boundary(step, plan)
-        keep_epoch = (epoch_done if epoch_done and cfg.train.checkpoint_every_epochs
-                      and epoch_done % cfg.train.checkpoint_every_epochs == 0 else None)
-        if info.is_main and (step % cfg.train.checkpoint_every_steps == 0 or keep_epoch or step == plan.stop_step):
-            ckpts.save(_checkpoint_state(step, online, target, optimizer, scaler, cfg), keep_epoch=keep_epoch)
-        wait_t0 = time.perf_counter()
-    progress.close()
-
-    summary = {"step": step, "total_steps": K, "stop_step": plan.stop_step, "complete": step >= K,
-               "global_batch": plan.global_batch, "accumulate_steps": plan.accumulate,
-               "world_size": info.world_size, "peak_lr": plan.peak_lr, "epoch_size": plan.steps.epoch_size,
-               "wall_s": time.perf_counter() - run_t0}
+    summary = {"step": run.step, "total_steps": plan.steps.total_steps, "stop_step": plan.stop_step,
+               "complete": run.step >= plan.steps.total_steps, "global_batch": plan.global_batch,
+               "accumulate_steps": plan.accumulate, "world_size": info.world_size, "peak_lr": plan.peak_lr,
+               "epoch_size": plan.steps.epoch_size, "wall_s": time.perf_counter() - training_log.run_t0}
     if info.is_main:
-        export_encoder(out_dir, online, cfg, step)
+        export_encoder(out_dir, run.online, cfg, run.step)
         atomic_write_json(out_dir / "summary.json", summary)
-        log.info("done: %d/%d steps; online encoder written to %s", step, K, out_dir / "encoder.pt")
+        log.info("done: %d/%d steps; online encoder written to %s", run.step, plan.steps.total_steps,
+                 out_dir / "encoder.pt")
     return summary
 
 
