@@ -15,7 +15,7 @@ from byol_pkg.data.registry import (DATASETS, PUBLISHED_KEYS, ROLES, DatasetInfo
 from byol_pkg.data.transfer import TABLE3_ORDER, TRANSFER_DATASETS
 from byol_pkg.metrics import METRICS
 from byol_pkg.report import published as pub
-from byol_pkg.report.tables import dataset_label, table3_metric
+from byol_pkg.report.records import dataset_label, table3_metric
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))

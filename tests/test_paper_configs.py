@@ -15,7 +15,7 @@ import yaml
 from byol_pkg.config import ConfigError, load_config, to_flat_dict
 from byol_pkg.report import published as pub
 from byol_pkg.report.plots import _published_transfer
-from byol_pkg.report.tables import method_label
+from byol_pkg.report.records import method_label
 from byol_pkg.train.pretrain import plan_run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,10 @@ import pytest
 
 from byol_pkg.eval.results import ResultRecord, results_frame, write_results
 from byol_pkg.report import published as pub
+from byol_pkg.report import records as R
+from byol_pkg.report import table_model as M
 from byol_pkg.report import tables as T
+from byol_pkg.report import writers as W
 from byol_pkg.report.build import PLOT_CAPTIONS, TABLE_NAMES, build_report
 from byol_pkg.report.plots import plot_knn_curve, plot_pretrain_curves, plot_semisup, plot_transfer, run_labels
 
@@ -107,17 +110,17 @@ def _lines(path: Path) -> list[str]:
 
 
 def test_cell_text():
-    assert T.Cell(74.31, 0.2, 3).text() == "74.3 ± 0.2 (n=3)"
-    assert T.Cell(74.31, float("nan"), 1).text() == "74.3 (n=1)"
-    assert T.Cell(74.3).text() == "74.3"  # published
-    assert T.Cell(float("nan")).text() == "–"
+    assert M.Cell(74.31, 0.2, 3).text() == "74.3 ± 0.2 (n=3)"
+    assert M.Cell(74.31, float("nan"), 1).text() == "74.3 (n=1)"
+    assert M.Cell(74.3).text() == "74.3"  # published
+    assert M.Cell(float("nan")).text() == "–"
 
 
 def test_label_fraction():
-    assert T.label_fraction("1%") == 1.0
-    assert T.label_fraction("10percent") == 10.0
-    assert T.label_fraction("whatever", {"label_fraction": 0.1}) == 10.0
-    assert T.label_fraction("subset_a") is None
+    assert R.label_fraction("1%") == 1.0
+    assert R.label_fraction("10percent") == 10.0
+    assert R.label_fraction("whatever", {"label_fraction": 0.1}) == 10.0
+    assert R.label_fraction("subset_a") is None
 
 
 # ----------------------------------------------------------------------------------------------- tables
@@ -181,7 +184,7 @@ def test_table2_sets_the_papers_label_only_supervised_row_beside_random_init(tmp
                        label_fraction=frac / 100)
                for method, pair in values.items() for frac, value in zip((1.0, 10.0), pair)]
     frame = results_frame([write_results(tmp_path / "r.json", records)])
-    lines = T.to_markdown(T.table2(frame)).splitlines()
+    lines = W.to_markdown(T.table2(frame)).splitlines()
     assert "| Random init | 20.0 (n=1) | 50.0 (n=1) |" in lines
     assert "| Supervised [77] (published, R50) | 25.4 | 56.4 |" in lines
     # the plot draws the published values in the colour of the row they stand beside: Random init's
@@ -191,7 +194,7 @@ def test_table2_sets_the_papers_label_only_supervised_row_beside_random_init(tmp
     (fig,) = figures
     (line,) = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_label() == "Supervised [77] (published, R50)"]
     assert list(line.get_xdata()) == [1.0, 10.0] and list(line.get_ydata()) == [25.4, 56.4]
-    palette = P._palette(T.sorted_labels(frame.assign(label=frame["method"].map(T.method_label))))
+    palette = P._palette(R.sorted_labels(frame.assign(label=frame["method"].map(R.method_label))))
     assert to_rgb(line.get_color()) == to_rgb(palette["Random init"]) != to_rgb(palette["Supervised"])
 
 
@@ -403,7 +406,7 @@ def test_knn_curve_starts_at_epoch_zero_with_the_random_init_level(tmp_path):
     """The kNN-against-epoch plot: byol's epoch records from 0 (the initialisation) and a reference line at the
     random-init encoder's own kNN level per k (its mean over seeds)."""
     from byol_pkg.report.plots import random_init_levels
-    from byol_pkg.report.tables import prepare
+    from byol_pkg.report.records import prepare
 
     def rec(method, encoder, value, variant="k=20", seed=0, epoch=None):
         hps = {"pretrain_epoch": epoch} if epoch is not None else {}

@@ -21,7 +21,10 @@ from byol_pkg.eval.results import ResultRecord, results_frame, write_results
 from byol_pkg.report import ablations as A
 from byol_pkg.report import captions as C
 from byol_pkg.report import published as pub
+from byol_pkg.report import records as R
+from byol_pkg.report import table_model as M
 from byol_pkg.report import tables as T
+from byol_pkg.report import writers as W
 from byol_pkg.report.build import build_report
 
 RUN = {"byol": "abltest_byol", "simclr": "abltest_simclr"}  # pretraining run of each base method
@@ -144,17 +147,17 @@ def test_method_and_run_helpers():
     assert A.split_method("byol/tau/0.99") == ("byol", "tau", "0.99")
     assert A.split_method("byol/augmentation/a/b") == ("byol", "augmentation", "a/b")
     assert A.split_method("byol/broken") is None and A.split_method("byol") is None
-    assert T.is_ablation_method("simclr/batch_size/256") and not T.is_ablation_method("random-init")
-    assert T.is_ablation_run("results/pretrain/byol/tau/0.9/seed0/metrics.csv")
-    assert not T.is_ablation_run("results/pretrain/byol/seed0/metrics.csv")
-    assert not T.is_ablation_run("/abs/results/pretrain/demo/metrics.csv")
-    assert not T.is_ablation_run("elsewhere/a/b/c/seed0/metrics.csv")  # no pretrain folder: not known
+    assert R.is_ablation_method("simclr/batch_size/256") and not R.is_ablation_method("random-init")
+    assert R.is_ablation_run("results/pretrain/byol/tau/0.9/seed0/metrics.csv")
+    assert not R.is_ablation_run("results/pretrain/byol/seed0/metrics.csv")
+    assert not R.is_ablation_run("/abs/results/pretrain/demo/metrics.csv")
+    assert not R.is_ablation_run("elsewhere/a/b/c/seed0/metrics.csv")  # no pretrain folder: not known
 
 
 def test_registry_matches_published_tables():
     assert list(A.ABLATION_SPECS) == ["tau", "objective", "collapse", "batch_size", "augmentation"]
     for name, spec in A.ABLATION_SPECS.items():
-        table = pub.ablation_table(spec.source)
+        table = pub.published_ablation_table(spec.source)
         assert len(spec.keys) == len(table.rows) == len(set(spec.keys)), name
         assert set(spec.top1.values()) | set(spec.top5.values()) | set(spec.flags) <= set(table.columns)
         assert spec.published_baseline in spec.keys
@@ -196,8 +199,8 @@ def test_collapse_lookup_final_value_and_fallback(tmp_path, monkeypatch):
 
 def test_prepare_drops_ablation_records(fixture_files):
     frame = results_frame(fixture_files[0])
-    assert set(T.prepare(frame)["method"]) == {"byol", "simclr"}
-    assert "byol/tau/0.99" in set(T.prepare(frame, ablations=True)["method"])
+    assert set(R.prepare(frame)["method"]) == {"byol", "simclr"}
+    assert "byol/tau/0.99" in set(R.prepare(frame, ablations=True)["method"])
 
 
 # ----------------------------------------------------------------------------------------------- tables

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from ..augment import EvalTransform, ViewParams, ViewTransform
 from ..io import atomic_torch_save
@@ -54,20 +54,13 @@ class IndexedImages(Dataset):
         return self.base[int(self.indices[i])]
 
 
-class ConcatImages(Dataset):
-    """Several :class:`IndexedImages` one after the other (train + val for a refit)."""
+class ConcatImages(ConcatDataset):
+    """Several :class:`IndexedImages` one after the other (train + val for a refit): torch's ``ConcatDataset``
+    with the parts' ``targets`` concatenated."""
 
     def __init__(self, parts: Sequence[IndexedImages]) -> None:
-        self.parts = list(parts)
-        self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
-        self.targets = np.concatenate([p.targets for p in self.parts])
-
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    def __getitem__(self, i: int):
-        part = int(np.searchsorted(self.offsets, i, side="right")) - 1
-        return self.parts[part][i - int(self.offsets[part])]
+        super().__init__(list(parts))
+        self.targets = np.concatenate([p.targets for p in self.datasets])
 
 
 class CropFlipViews(Dataset):

@@ -13,9 +13,9 @@ _EXPORTS = {
     "build_report": "build",
     "all_plots": "plots", "plot_knn_curve": "plots", "plot_pretrain_curves": "plots", "plot_semisup": "plots",
     "plot_transfer": "plots",
-    "Comparison": "tables", "ReportTable": "tables", "compare": "tables", "comparison_table": "tables",
+    "Comparison": "tables", "ReportTable": "table_model", "compare": "tables", "comparison_table": "tables",
     "knn_table": "tables", "paper_tables": "tables", "table1": "tables", "table2": "tables", "table3": "tables",
-    "to_csv": "tables", "to_latex": "tables", "to_markdown": "tables", "write_table": "tables",
+    "to_csv": "writers", "to_latex": "writers", "to_markdown": "writers", "write_table": "writers",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -25,8 +25,9 @@ import seaborn as sns
 from . import published as pub
 from .captions import table_caption, table_title
 from .plots import new_figure, save_figure
-from .tables import (Cell, Column, ReportTable, Row, dataset_order, k_of, dataset_label, final_records,
-                     is_ablation_method, is_ablation_run, method_label, prepare)
+from .records import (dataset_label, dataset_order, final_records, is_ablation_method, is_ablation_run, k_of,
+                      method_label, prepare)
+from .table_model import Cell, Column, ReportTable, Row
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class AblationSpec:
 
     @property
     def table(self) -> pub.PublishedTable:
-        return pub.ablation_table(self.source)
+        return pub.published_ablation_table(self.source)
 
     def norm(self, key: object) -> object:
         """Comparable form of a variant key (``"0.990"`` and ``"0.99"`` are one τ)."""

@@ -31,7 +31,10 @@ from .ablations import ablation_data, ablation_table, plot_ablation
 from .captions import PLOT_CAPTIONS, TABLE_NAMES, plot_caption, plot_title
 from .dvc_outputs import export_curves, write_metrics_json
 from .plots import all_plots
-from .tables import ReportTable, paper_tables, prepare, to_markdown, write_table
+from .records import prepare
+from .table_model import ReportTable
+from .tables import paper_tables
+from .writers import to_markdown, write_table
 
 log = logging.getLogger(__name__)
 

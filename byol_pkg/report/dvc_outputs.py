@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..io import atomic_write_text
 from .plots import run_labels
-from .tables import final_records, prepare
+from .records import final_records, prepare
 
 #: Columns of a pretraining metrics.csv that the DVC plots show against ``step``.
 CURVE_QUANTITIES = ("loss", "tau", "lr", "collapse_std")

@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 
 from ..io import atomic_write
 from . import published as pub
-from .tables import (METRIC_NAMES, PROTOCOL_NAMES, dataset_order, k_of, pick_table3_metric, sorted_labels,
-                     dataset_label, final_records, is_ablation_run, method_label, prepare)
+from .records import (METRIC_NAMES, PROTOCOL_NAMES, dataset_label, dataset_order, final_records, is_ablation_run,
+                      k_of, method_label, pick_table3_metric, prepare, sorted_labels)
 
 PUBLISHED_SUFFIX = " (published, R50)"
 CURVE_COLUMNS = (("loss", "training loss (each run's objective)"), ("tau", "target EMA τ"), ("lr", "learning rate"),

@@ -264,7 +264,7 @@ def published_value(rows: list[PublishedRow] | tuple[PublishedRow, ...], ours: s
     return None
 
 
-def ablation_table(source: str) -> PublishedTable:
+def published_ablation_table(source: str) -> PublishedTable:
     """The published ablation table printed as ``source`` (``"Table 5a"``, ``"Table 16"``, ...)."""
     for table in ABLATIONS:
         if table.source == source:
