@@ -314,8 +314,8 @@ def workflow_commands(ctx: Context) -> list[list[str]]:
     # resource of the rules; --resources gpu=1 would run them one at a time)
     resources = [] if ctx.smoke else ["--resources", f"gpu={WORKFLOW_JOBS_PER_GPU}"]
     configs = [str(overlay)] if ctx.smoke else [str(ROOT / "config" / "config.yaml"), str(overlay)]
-    return [[snakemake, "-s", str(ROOT / "Snakefile"), "-d", str(ctx.work / "workflow"), "--cores", cores,
-             *resources, "--configfile", *configs,
+    return [[snakemake, "-s", str(ROOT / "workflow" / "Snakefile"), "-d", str(ctx.work / "workflow"),
+             "--cores", cores, *resources, "--configfile", *configs,
              "--config", f"data_root={ROOT / 'data'}", "--rerun-incomplete", "--printshellcmds"]]
 
 

@@ -46,7 +46,7 @@ def repo(tmp_path_factory) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in ("workflow", "byol_pkg"):
         shutil.copytree(ROOT / name, repo / name, ignore=ignore)
-    for name in ("Snakefile", "dvc.yaml", ".dvcignore", ".gitignore"):
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
         shutil.copy2(ROOT / name, repo / name)
     (repo / "config").mkdir()
     (repo / "config/config.yaml").write_text(TINY)

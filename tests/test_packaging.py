@@ -66,6 +66,6 @@ def test_console_script_and_module_entry():
 
 
 def test_top_level_layout():
-    for path in ("Snakefile", "workflow/rules", "workflow/envs", "byol_pkg", "config/config.yaml", "tests",
+    for path in ("workflow/Snakefile", "workflow/rules", "workflow/envs", "byol_pkg", "config/config.yaml", "tests",
                  "dvc.yaml", "environment.yml", ".ci/run", "README.md"):
         assert (ROOT / path).exists(), path

@@ -51,8 +51,8 @@ def _smk(workdir: Path, profile: str, config: Path, *args: str, env: dict | None
             weights = workdir / method["weights"]
             weights.parent.mkdir(parents=True, exist_ok=True)
             weights.touch()
-    cmd = [_tool("snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile", str(config),
-           "--workflow-profile", str(PROFILES / profile), *args]
+    cmd = [_tool("snakemake"), "-s", str(ROOT / "workflow" / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(config), "--workflow-profile", str(PROFILES / profile), *args]
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env or _env())
 
 

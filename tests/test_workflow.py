@@ -38,7 +38,7 @@ def test_default_dag_dry_run():
 def test_lint_and_format_clean():
     lint = _run(_tool("snakemake"), "--lint")
     assert lint.returncode == 0, lint.stdout[-2000:] + lint.stderr[-2000:]
-    fmt = _run(_tool("snakefmt"), "--check", "Snakefile", "workflow/rules")
+    fmt = _run(_tool("snakefmt"), "--check", "workflow")
     assert fmt.returncode == 0, fmt.stderr[-2000:]
 
 
@@ -113,8 +113,8 @@ def _imagenet_dry_run_counts(tmp_path: Path) -> dict[str, int]:
     weights = tmp_path / "data" / "torchvision" / "resnet50-0676ba61.pth"
     weights.parent.mkdir(parents=True, exist_ok=True)
     weights.write_bytes(b"")
-    res = _run(_tool("snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n", "--forceall", "--quiet",
-               "rules", "--configfile", str(ROOT / "config" / "imagenet.yaml"))
+    res = _run(_tool("snakemake"), "-s", str(ROOT / "workflow" / "Snakefile"), "-d", str(tmp_path), "-n", "--forceall",
+               "--quiet", "rules", "--configfile", str(ROOT / "config" / "imagenet.yaml"))
     assert res.returncode == 0, res.stderr[-2000:]
     return _job_counts(res.stdout)
 
@@ -220,9 +220,9 @@ evaluation:
 
 def _smk(workdir: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([_tool("snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile",
-                           str(config), "--cores", "2", *args], capture_output=True, text=True, timeout=900,
-                          env={**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"})
+    return subprocess.run([_tool("snakemake"), "-s", str(ROOT / "workflow" / "Snakefile"), "-d", str(workdir),
+                           "--configfile", str(config), "--cores", "2", *args], capture_output=True, text=True,
+                          timeout=900, env={**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"})
 
 
 def _planned(res: subprocess.CompletedProcess) -> dict[str, int]:

@@ -31,8 +31,8 @@ TARGET = "results/pretrain/tiny/seed0/encoder.pt"
 
 
 def _snakemake(work: Path, config: Path, *args: str) -> list[str]:
-    return [str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", str(config),
-            "--cores", "2", *args]
+    return [str(BIN / "snakemake"), "-s", str(ROOT / "workflow" / "Snakefile"), "-d", str(work),
+            "--configfile", str(config), "--cores", "2", *args]
 
 
 def test_killed_pretraining_job_resumes_and_keeps_its_curve(tmp_path):

@@ -1,18 +1,28 @@
-"""Helpers shared by the rules: config validation, where each method's encoder comes from, the flags of the
-byol commands, and the lists of targets."""
+"""Helpers shared by the rules: config validation, the pretraining runs (ablation variants included), the
+settings every job shares, where each method's encoder comes from, the flags of the byol commands, and the lists
+of targets. Nothing here changes `config`."""
 
 import functools
 import re
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from byol_pkg.report.captions import (
-    PLOT_CAPTIONS,
-    PLOT_TITLES,
-    TABLE_CAPTIONS,
-    TABLE_TITLES,
-    ablation_report_texts,
-)
+# byol_pkg must be installed where snakemake runs: Snakemake puts workflow/ on sys.path, not the repository root
+try:
+    from byol_pkg.report.captions import (
+        PLOT_CAPTIONS,
+        PLOT_TITLES,
+        TABLE_CAPTIONS,
+        TABLE_TITLES,
+        ablation_report_texts,
+    )
+except ModuleNotFoundError as err:
+    if err.name != "byol_pkg":
+        raise
+    raise WorkflowError(
+        "byol_pkg is not installed where snakemake runs: pip install -e <the byol-bench repository>"
+    ) from None
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -21,15 +31,16 @@ SEEDS = config["seeds"]
 TABLE_METHODS = list(config["methods"])  # the rows of the paper tables
 
 
-def _expand_ablations():
+def _expand_ablations(ablations, methods, runs):
     """Every variant of every ablation, per method varied, as a method ``<method>/<ablation>/<variant>``
     evaluated with the ablation's protocols. A variant with overrides is pretrained as the run
-    ``<run>/<ablation>/<variant>`` (added to config["pretrain"]); an empty one reuses the run itself.
+    ``<run>/<ablation>/<variant>``; an empty one reuses the run itself. Pure: returns (the ablation methods, the
+    variant runs) and changes none of its arguments.
     """
-    methods = {}
-    for name, ablation in config["ablations"].items():
+    ablation_methods, variant_runs = {}, {}
+    for name, ablation in ablations.items():
         for method in ablation["methods"]:
-            spec = config["methods"].get(method)
+            spec = methods.get(method)
             if spec is None or "pretrain" not in spec or spec["random_init"]:
                 raise ValueError(
                     f"config: ablations.{name}.methods names '{method}', which is not a method "
@@ -40,20 +51,24 @@ def _expand_ablations():
                 variant_run = run
                 if sets:
                     variant_run = f"{run}/{name}/{variant}"
-                    base = config["pretrain"][run]
-                    config["pretrain"][variant_run] = {
+                    base = runs[run]
+                    variant_runs[variant_run] = {
                         **base,
                         "set": {**(base.get("set") or {}), **sets},
                     }
-                methods[f"{method}/{name}/{variant}"] = {
+                ablation_methods[f"{method}/{name}/{variant}"] = {
                     "pretrain": variant_run,
                     "random_init": False,
                     "protocols": ablation["protocols"],
                 }
-    return methods
+    return ablation_methods, variant_runs
 
 
-ABLATION_METHODS = _expand_ablations()
+ABLATION_METHODS, ABLATION_RUNS = _expand_ablations(
+    config["ablations"], config["methods"], config["pretrain"]
+)
+# Every pretraining run: the configured ones, then the ablation variants (read this, not config["pretrain"]).
+PRETRAIN_RUNS = {**config["pretrain"], **ABLATION_RUNS}
 ABLATION_TITLES, ABLATION_CAPTIONS = ablation_report_texts(config["ablations"])
 ALL_METHODS = {**config["methods"], **ABLATION_METHODS}
 METHODS = list(ALL_METHODS)
@@ -73,7 +88,7 @@ wildcard_constraints:
     seed=r"\d+",
     epoch=r"\d+",
     method=_alternatives(METHODS),
-    run=_alternatives(config["pretrain"]),
+    run=_alternatives(PRETRAIN_RUNS),
     dataset=_alternatives(eval_datasets()),
 
 
@@ -98,26 +113,55 @@ def protocol_args(entry):
     return cli_flags((entry or {}).get("args"))
 
 
+# ---------------------------------------------------------------------------------------------- job settings
+# What the rules share besides their files: one conda env for every job, and the threads and resources of the
+# evaluation jobs. Helpers, not an abstract base reused through `use rule` with a `with` block, because that block
+# cannot replace the shell command: the derived rules would need one shell template, and a changed template
+# changes the command text Snakemake records with each output (its code trigger would rerun every existing
+# result). Log and benchmark paths stay written out in each rule, beside the output whose wildcards they use.
+
+BYOL_ENV = "../envs/byol.yaml"  # the env of every job; conda paths are relative to the rule files
+
+
+def eval_threads():
+    """Threads of an evaluation job: the main process plus its data-loading workers."""
+    return 1 + config["num_workers"]
+
+
+def eval_gpus():
+    return 1 if str(config["device"]).startswith("cuda") else 0
+
+
+def eval_resources(mem_mb, runtime):
+    """An evaluation job's resources: a gpu when the config's device is cuda, memory in MB, runtime in minutes."""
+    return {"gpu": eval_gpus(), "mem_mb": mem_mb, "runtime": runtime}
+
+
 # ----------------------------------------------------------------------------------------------- pretraining
+
+
+def pretrain_preset(wildcards):
+    """The run's byol_pkg preset or YAML file of pretraining settings."""
+    return PRETRAIN_RUNS[wildcards.run]["config"]
 
 
 def pretrain_overrides(wildcards):
     """The run's --set KEY=VALUE options, the seed first."""
     sets = {
         "seed": wildcards.seed,
-        **(config["pretrain"][wildcards.run].get("set") or {}),
+        **(PRETRAIN_RUNS[wildcards.run].get("set") or {}),
     }
     return " ".join(f"--set {key}={value}" for key, value in sets.items())
 
 
 def pretrain_data_overrides(wildcards):
     """The run's --set options that shape its dataset (all of them; the seed does not)."""
-    sets = config["pretrain"][wildcards.run].get("set") or {}
+    sets = PRETRAIN_RUNS[wildcards.run].get("set") or {}
     return " ".join(f"--set {key}={value}" for key, value in sets.items())
 
 
 def pretrain_gpus(wildcards):
-    return config["pretrain"][wildcards.run]["gpus"]
+    return PRETRAIN_RUNS[wildcards.run]["gpus"]
 
 
 def pretrain_launcher(wildcards):
@@ -131,7 +175,7 @@ def pretrain_launcher(wildcards):
 def pretrain_encoders():
     return expand(
         "results/pretrain/{run}/seed{seed}/encoder.pt",
-        run=list(config["pretrain"]),
+        run=list(PRETRAIN_RUNS),
         seed=SEEDS,
     )
 
@@ -139,7 +183,7 @@ def pretrain_encoders():
 def pretrain_metrics():
     return expand(
         "results/pretrain/{run}/seed{seed}/metrics.csv",
-        run=list(config["pretrain"]),
+        run=list(PRETRAIN_RUNS),
         seed=SEEDS,
     )
 
@@ -186,9 +230,9 @@ def run_epochs(run):
     """``optim.epochs`` of a configured run, resolved as ``byol pretrain`` resolves it (preset, then --set)."""
     from byol_pkg.config import load_config
 
-    sets = config["pretrain"][run].get("set") or {}
+    sets = PRETRAIN_RUNS[run].get("set") or {}
     return load_config(
-        config["pretrain"][run]["config"], [f"{k}={v}" for k, v in sets.items()]
+        PRETRAIN_RUNS[run]["config"], [f"{k}={v}" for k, v in sets.items()]
     ).optim.epochs
 
 
@@ -240,15 +284,6 @@ def extract_preprocessing(wildcards):
         wildcards.dataset in EVAL["transfer"] and wildcards.dataset != EVAL["dataset"]
     )
     return "transfer" if transfer_only else "test"
-
-
-def eval_threads():
-    """Threads of an evaluation job: the main process plus its data-loading workers."""
-    return 1 + config["num_workers"]
-
-
-def eval_gpus():
-    return 1 if str(config["device"]).startswith("cuda") else 0
 
 
 # --------------------------------------------------------------------------------------------------- targets

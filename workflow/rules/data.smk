@@ -12,7 +12,7 @@ rule prepare_dataset:
     benchmark:
         "results/benchmarks/data/{dataset}.tsv"
     conda:
-        "../envs/byol.yaml"
+        BYOL_ENV
     threads: 1
     resources:
         mem_mb=4000,
@@ -33,13 +33,13 @@ rule prepare_pretrain_data:
     benchmark:
         "results/benchmarks/data/pretrain_{run}.tsv"
     conda:
-        "../envs/byol.yaml"
+        BYOL_ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
     params:
-        preset=lambda wildcards: config["pretrain"][wildcards.run]["config"],
+        preset=pretrain_preset,
         overrides=pretrain_data_overrides,
     shell:
         "byol prepare --config {params.preset} {params.overrides} --cache-root results/features "

@@ -15,12 +15,10 @@ rule extract:
         "results/benchmarks/eval/{method}/seed{seed}/features_{dataset}.tsv"
     priority: 60
     conda:
-        "../envs/byol.yaml"
+        BYOL_ENV
     threads: eval_threads()
     resources:
-        gpu=eval_gpus(),
-        mem_mb=4000,
-        runtime=120,
+        **eval_resources(mem_mb=4000, runtime=120),
     params:
         flags=method_flags,
         preprocessing=extract_preprocessing,
@@ -41,12 +39,10 @@ rule knn:
     benchmark:
         "results/benchmarks/eval/{method}/seed{seed}/knn_{dataset}.tsv"
     conda:
-        "../envs/byol.yaml"
+        BYOL_ENV
     threads: eval_threads()
     resources:
-        gpu=eval_gpus(),
-        mem_mb=4000,
-        runtime=30,
+        **eval_resources(mem_mb=4000, runtime=30),
     params:
         flags=method_flags,
         args=protocol_args(EVAL.get("knn")),
@@ -67,12 +63,10 @@ rule knn_epoch:
         "results/benchmarks/eval/{method}/seed{seed}/knn_{dataset}_epoch{epoch}.tsv"
     priority: 30
     conda:
-        "../envs/byol.yaml"
+        BYOL_ENV
     threads: eval_threads()
     resources:
-        gpu=eval_gpus(),
-        mem_mb=4000,
-        runtime=60,
+        **eval_resources(mem_mb=4000, runtime=60),
     params:
         flags=method_flags,
         args=protocol_args(EVAL.get("knn")),
@@ -98,12 +92,10 @@ rule linear:
         mode="cached|augmented",
     priority: 50
     conda:
-        "../envs/byol.yaml"
+        BYOL_ENV
     threads: eval_threads()
     resources:
-        gpu=eval_gpus(),
-        mem_mb=4000,
-        runtime=24 * 60,
+        **eval_resources(mem_mb=4000, runtime=24 * 60),
     params:
         flags=method_flags,
         args=linear_args,

@@ -14,7 +14,7 @@ rule convert_official:
     benchmark:
         "results/benchmarks/external/{method}.tsv"
     conda:
-        "../envs/byol.yaml"
+        BYOL_ENV
     threads: 1
     resources:
         mem_mb=8000,

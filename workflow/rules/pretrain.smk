@@ -13,7 +13,7 @@ rule pretrain:
     benchmark:
         "results/benchmarks/pretrain/{run}/seed{seed}.tsv"
     conda:
-        "../envs/byol.yaml"
+        BYOL_ENV
     threads: 8  # capped at --cores locally; SLURM: cpus per task (see the profile)
     resources:
         gpu=pretrain_gpus,
@@ -21,7 +21,7 @@ rule pretrain:
         mem_mb=8000,
         runtime=24 * 60,
     params:
-        preset=lambda wildcards: config["pretrain"][wildcards.run]["config"],
+        preset=pretrain_preset,
         overrides=pretrain_overrides,
         launcher=pretrain_launcher,
         out=subpath(output.encoder, parent=True),
@@ -42,7 +42,7 @@ rule export_epoch_encoder:
         "results/benchmarks/pretrain/{run}/seed{seed}_epoch{epoch}.tsv"
     priority: 30
     conda:
-        "../envs/byol.yaml"
+        BYOL_ENV
     threads: 1
     resources:
         mem_mb=4000,

@@ -30,7 +30,7 @@ rule report:
     benchmark:
         "results/benchmarks/report.tsv"
     conda:
-        "../envs/byol.yaml"
+        BYOL_ENV
     threads: 1
     resources:
         mem_mb=2000,

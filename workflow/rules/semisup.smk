@@ -11,12 +11,10 @@ rule semisup:
         "results/benchmarks/eval/{method}/seed{seed}/semisup_{subset}_{dataset}.tsv"
     priority: 40
     conda:
-        "../envs/byol.yaml"
+        BYOL_ENV
     threads: eval_threads()
     resources:
-        gpu=eval_gpus(),
-        mem_mb=8000,
-        runtime=24 * 60,
+        **eval_resources(mem_mb=8000, runtime=24 * 60),
     params:
         flags=method_flags,
         args=semisup_args,

@@ -10,12 +10,10 @@ rule transfer_linear:
     benchmark:
         "results/benchmarks/eval/{method}/seed{seed}/transfer_linear_{dataset}.tsv"
     conda:
-        "../envs/byol.yaml"
+        BYOL_ENV
     threads: eval_threads()
     resources:
-        gpu=eval_gpus(),
-        mem_mb=8000,
-        runtime=120,
+        **eval_resources(mem_mb=8000, runtime=120),
     params:
         flags=method_flags,
         args=transfer_linear_args,
@@ -36,12 +34,10 @@ rule transfer_finetune:
     benchmark:
         "results/benchmarks/eval/{method}/seed{seed}/transfer_finetune_{dataset}.tsv"
     conda:
-        "../envs/byol.yaml"
+        BYOL_ENV
     threads: eval_threads()
     resources:
-        gpu=eval_gpus(),
-        mem_mb=8000,
-        runtime=48 * 60,
+        **eval_resources(mem_mb=8000, runtime=48 * 60),
     params:
         flags=method_flags,
         args=finetune_args,
