@@ -16,7 +16,7 @@ from .registry import DATASETS, build_dataset, register_dataset
 
 # Importing the loaders registers them in DATASETS.
 from . import cifar, digits, fashion_mnist, image_folder, imagenet, stl10  # noqa: F401  isort: skip
-from . import transfer  # noqa: F401  isort: skip  (food101, voc2007, ... see transfer/specs.py)
+from . import transfer  # noqa: F401  isort: skip  (food101, voc2007, ...: their records in each module)
 
 __all__ = [
     "DATASETS",

@@ -12,7 +12,7 @@ Manifest fields: ``dataset``, ``root``, ``num_classes`` (the dataset's class cou
 -> split name), and per split: ``size``, ``num_classes`` (classes with at least one labelled image in the
 split), ``list`` (path of its file list), ``list_sha256``, ``labels_sha256`` (of the int64 label array) and
 ``rule`` (how the split was made). A missing dataset raises the loaders' one-line
-:class:`~byol_pkg.data.errors.DatasetNotFoundError` before anything is written.
+:class:`~byol_pkg.errors.DatasetNotFoundError` before anything is written.
 """
 
 from __future__ import annotations
