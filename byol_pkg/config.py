@@ -1,7 +1,7 @@
 """Pretraining configuration: typed dataclasses with documented defaults, YAML in and out, strict validation.
 
-``load_config("demo", overrides=["optim.epochs=3"])`` reads a preset (``byol_pkg/presets/<name>.yaml``) or a
-YAML file, applies ``key=value`` overrides (values parsed as YAML) and returns a validated :class:`Config`.
+``load_config("demo", overrides=["optim.epochs=3"])`` reads a preset (``byol_pkg/pretrain_presets/<name>.yaml``)
+or a YAML file, applies ``key=value`` overrides (values parsed as YAML) and returns a validated :class:`Config`.
 An unknown key or a value of the wrong type raises :class:`ConfigError` with one line naming the key.
 """
 
@@ -19,7 +19,7 @@ import yaml
 from .errors import ConfigError
 from .progress import MODES as PROGRESS_MODES
 
-PRESETS_DIR = Path(__file__).parent / "presets"
+PRESETS_DIR = Path(__file__).parent / "pretrain_presets"
 
 
 
@@ -305,7 +305,7 @@ def parse_override(text: str) -> dict:
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:
-    """A YAML file path, or the name of a preset in ``byol_pkg/presets``."""
+    """A YAML file path, or the name of a preset in ``byol_pkg/pretrain_presets``."""
     path = Path(name_or_path)
     if path.is_file():
         return path

@@ -161,4 +161,4 @@ def test_readme_configs_and_presets_exist():
     for path in set(re.findall(r"config/[\w.]+\.yaml", README)):
         assert (ROOT / path).is_file(), f"README names {path}, which does not exist"
     for name in set(re.findall(r"byol pretrain --config (\w+) ", README)):
-        assert (ROOT / "byol_pkg/presets" / f"{name}.yaml").is_file(), name
+        assert (ROOT / "byol_pkg/pretrain_presets" / f"{name}.yaml").is_file(), name
