@@ -11,7 +11,7 @@ pickles (``--config cifar10``) or an ImageFolder of 375x500 JPEGs (``--config im
 ``imagefolder``).
 
     python benchmarks/end_to_end.py --config cifar10 --device cuda --steps 50            # ResNet-18 CIFAR, b 512
-    python benchmarks/end_to_end.py --config imagenet --device cuda --batch-size 256 --set data.decode=device
+    python benchmarks/end_to_end.py --config imagenet --device cuda --batch-size 256 --set augment.decode=device
     python benchmarks/end_to_end.py --config demo --device cpu --steps 10                 # the CPU demo
 """
 

@@ -217,7 +217,7 @@ def e2e_commands(ctx: Context) -> list[list[str]]:
                 "--set", "model.cifar_stem=true", "--set", "data.max_samples=256", *tiny,
                 "--json", str(ctx.data / "e2e_cifar.json")),
             _py(ctx, "end_to_end.py", "--config", "imagenet", "--device", "cpu", "--backends", "batched",
-                "--batch-size", "4", "--images", "12", "--steps", "1", "--warmup", "1", "--set", "data.decode=device",
+                "--batch-size", "4", "--images", "12", "--steps", "1", "--warmup", "1", "--set", "augment.decode=device",
                 "--set", "optim.global_batch=null", "--set", "model.backbone=resnet_small", "--set",
                 "augment.image_size=32", "--set", "train.precision=fp32", *tiny,
                 "--json", str(ctx.data / "e2e_imagenet.json")),
@@ -228,7 +228,7 @@ def e2e_commands(ctx: Context) -> list[list[str]]:
             "--warmup", "5", "--images", "20480", "--json", str(ctx.data / "e2e_cifar.json")),
         # 3,584 ImageNet-size (375x500) JPEGs read by the workers, decoded by nvJPEG; 3 + 10 steps of 256
         _py(ctx, "end_to_end.py", "--config", "imagenet", "--device", "cuda", "--backends", "batched",
-            "--batch-size", "256", "--images", "3584", "--steps", "10", "--warmup", "3", "--set", "data.decode=device",
+            "--batch-size", "256", "--images", "3584", "--steps", "10", "--warmup", "3", "--set", "augment.decode=device",
             "--set", "optim.global_batch=null", "--json", str(ctx.data / "e2e_imagenet.json")),
     ]
 

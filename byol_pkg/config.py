@@ -8,6 +8,7 @@ An unknown key or a value of the wrong type raises :class:`ConfigError` with one
 from __future__ import annotations
 
 import dataclasses
+import logging
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ import yaml
 
 from .errors import ConfigError
 from .progress import MODES as PROGRESS_MODES
+
+log = logging.getLogger(__name__)
 
 PRESETS_DIR = Path(__file__).parent / "pretrain_presets"
 
@@ -70,12 +73,6 @@ class DataConfig:
     download: bool = False  # never download unless asked
     max_samples: int | None = None  # keep the first N images (quick runs, tests)
     num_workers: int = 2  # DataLoader worker processes
-    # augment.backend batched: hold the uint8 images on the training device (auto: fixed-size datasets that take
-    # at most a quarter of a GPU's memory; on a CPU, always) | always | never (decode in the workers)
-    on_device: str = "auto"
-    # augment.backend batched, images read file by file: decode JPEGs in the DataLoader workers (workers) or on the
-    # training device (device: torchvision.io.decode_jpeg, nvJPEG on a GPU; other formats still in the workers)
-    decode: str = "workers"
     epoch_size: int | None = None  # images per epoch for the schedules (None: len(dataset)); ImageNet: 1281167
 
 
@@ -87,6 +84,12 @@ class AugmentConfig:
     # reference: each view computed image by image in the DataLoader workers | batched: whole micro-batches on the
     # training device (GPU or CPU), same draws and same views up to float rounding
     backend: str = "reference"
+    # backend batched: hold the uint8 images on the training device (auto: fixed-size datasets that take at most a
+    # quarter of a GPU's memory; on a CPU, always) | always | never (decode in the workers)
+    on_device: str = "auto"
+    # backend batched, images read file by file: decode JPEGs in the DataLoader workers (workers) or on the
+    # training device (device: torchvision.io.decode_jpeg, nvJPEG on a GPU; other formats still in the workers)
+    decode: str = "workers"
     blur: bool = True  # False: the 32-px recipe switch, no Gaussian blur in either view
     view1: ViewParams = field(default_factory=ViewParams)
     view2: ViewParams = field(default_factory=lambda: T_PRIME)
@@ -167,7 +170,7 @@ class TrainConfig:
     # path is deterministic anyway). Off: cuDNN picks its fastest algorithms (results equal up to float rounding)
     deterministic: bool = False
     # intra-op threads on CPU (None: usable cores - data workers, at least 1; with augment.backend batched on images
-    # held in memory or with data.decode device the workers only draw random numbers / read files: not counted)
+    # held in memory or with augment.decode device the workers only draw random numbers / read files: not counted)
     cpu_threads: int | None = None
     max_steps: int | None = None  # stop after this many optimiser steps (the schedules still use the full K)
     log_every_steps: int = 10
@@ -194,8 +197,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.precision": ("fp32", "bf16", "fp16"),
     "train.progress": PROGRESS_MODES,
     "augment.backend": ("reference", "batched"),
-    "data.on_device": ("auto", "always", "never"),
-    "data.decode": ("workers", "device"),
+    "augment.on_device": ("auto", "always", "never"),
+    "augment.decode": ("workers", "device"),
     "target.schedule": ("cosine", "constant"),
     "method.name": tuple(METHOD_DEFAULTS),
 }
@@ -327,9 +330,28 @@ def read_yaml(path: Path) -> dict:
     return data
 
 
+#: Keys that moved: old dotted key -> new one (a config or checkpoint written before the move is read as such).
+MOVED_KEYS = {"data.on_device": "augment.on_device", "data.decode": "augment.decode"}
+
+
+def _move_keys(data: dict, source: str) -> dict:
+    """``data`` with every key of :data:`MOVED_KEYS` at its new place (a warning names each)."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for old, new in MOVED_KEYS.items():
+        (old_section, old_key), (new_section, new_key) = old.split("."), new.split(".")
+        section = data.get(old_section)
+        if isinstance(section, dict) and old_key in section:
+            log.warning("%s: config key '%s' is now '%s' (read as such)", source, old, new)
+            target = data.setdefault(new_section, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"{source}: config key '{new_section}' expects a mapping, got {target!r}")
+            target.setdefault(new_key, section.pop(old_key))
+    return data
+
+
 def config_from_dict(data: dict, source: str = "<dict>") -> Config:
     """Validate a (partial) nested mapping and fill in the defaults."""
-    cfg = _build(Config, data, "", source)
+    cfg = _build(Config, _move_keys(data, source) if isinstance(data, dict) else data, "", source)
     _resolve_method(cfg)
     validate(cfg, source)
     return cfg

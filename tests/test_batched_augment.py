@@ -335,7 +335,7 @@ def test_device_images_share_the_array_and_refuse_variable_sizes(tmp_path):
     assert device_images(VariableSizeImages(4), torch.device("cpu"), "auto") is None
     assert uint8_array(VariableSizeImages(4)) is None and not has_fixed_size_images(VariableSizeImages(4))
     assert has_fixed_size_images(ds)
-    with pytest.raises(ValueError, match="data.on_device"):
+    with pytest.raises(ValueError, match="augment.on_device"):
         device_images(VariableSizeImages(4), torch.device("cpu"), "always")
 
 

@@ -103,3 +103,16 @@ def test_partial_view_section_keeps_that_views_defaults():
     demo = load_config("demo")
     assert (demo.augment.view1.solarize_prob, demo.augment.view2.solarize_prob) == (0.0, 0.2)
     assert demo.augment.view1.min_scale == demo.augment.view2.min_scale == 0.2
+
+
+def test_moved_keys_are_read_at_their_new_place(tmp_path, caplog):
+    """data.on_device / data.decode moved to augment: (issue 17); an old config or checkpoint still loads."""
+    old = tmp_path / "old.yaml"
+    old.write_text("data:\n  on_device: never\n  decode: device\naugment:\n  backend: batched\n")
+    with caplog.at_level("WARNING"):
+        cfg = load_config(str(old))
+    assert (cfg.augment.on_device, cfg.augment.decode, cfg.augment.backend) == ("never", "device", "batched")
+    assert "config key 'data.on_device' is now 'augment.on_device'" in caplog.text
+    assert not hasattr(cfg.data, "on_device")
+    with pytest.raises(ConfigError, match="'augment.decode' must be one of workers, device"):
+        load_config(None, ["augment.decode=gpu"])

@@ -103,7 +103,7 @@ JPEG_KINDS = {  # name: (height, width, PIL save options, PIL mode)
 @pytest.mark.parametrize("kind", list(JPEG_KINDS))
 def test_jpeg_decoded_on_the_device_equals_the_cpu_decode(accel, kind):
     """Each kind of JPEG, decoded in one batch with a baseline file on the device (nvJPEG on a GPU, as
-    ``data.decode: device`` does), against torchvision's CPU decoder, as RGB uint8."""
+    ``augment.decode: device`` does), against torchvision's CPU decoder, as RGB uint8."""
     from PIL import Image
     from torchvision.io import ImageReadMode, decode_jpeg
 

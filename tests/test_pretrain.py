@@ -237,8 +237,8 @@ def test_two_process_ddp_with_sync_bn_matches_one_process(reference_run, tmp_pat
 def test_batched_augmentation_learns_what_the_reference_path_learns(reference_run, tmp_path, on_device):
     """augment.backend batched (views on the training device, images held there or decoded by a worker) sees the
     same images and draws as the reference path: same loss curve and weights up to float rounding."""
-    cfg = write_config(tmp_path / "cfg.yaml", augment={"backend": "batched"},
-                       data={"on_device": on_device, "num_workers": 0 if on_device == "always" else 1})
+    cfg = write_config(tmp_path / "cfg.yaml", augment={"backend": "batched", "on_device": on_device},
+                       data={"num_workers": 0 if on_device == "always" else 1})
     assert main(["pretrain", "--config", str(cfg), "--out", str(tmp_path / "run")]) == 0
     fast, ref = read_metrics(tmp_path / "run"), read_metrics(reference_run)
     assert [r["step"] for r in fast] == [r["step"] for r in ref] == list(range(1, 9))
@@ -269,11 +269,11 @@ def test_batched_augmentation_decodes_image_folders(tmp_path, capsys):
                        data={"name": "imagefolder", "root": str(tmp_path / "data"), "max_samples": None})
     for decode in ("workers", "device"):  # JPEGs decoded by the worker, or undecoded to the main process
         assert main(["pretrain", "--config", str(cfg), "--set", "optim.batch_size=8", "--set", "train.max_steps=2",
-                     "--set", f"data.decode={decode}", "--out", str(tmp_path / decode)]) == 0
+                     "--set", f"augment.decode={decode}", "--out", str(tmp_path / decode)]) == 0
         assert len(read_metrics(tmp_path / decode)) == 2
-    assert main(["pretrain", "--config", str(cfg), "--set", "data.on_device=always",
+    assert main(["pretrain", "--config", str(cfg), "--set", "augment.on_device=always",
                  "--out", str(tmp_path / "run2")]) == 2
-    assert "'data.on_device': 'always' needs images of one fixed size" in capsys.readouterr().err
+    assert "'augment.on_device': 'always' needs images of one fixed size" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
@@ -364,10 +364,10 @@ def test_cpu_threads_count_only_the_workers_that_augment(tmp_path):
 
     assert busy_data_workers(cfg("augment.backend=batched"), held) == 0
     assert busy_data_workers(cfg("augment.backend=reference"), held) == 3
-    assert busy_data_workers(cfg("augment.backend=batched", "data.on_device=never"), held) == 3
+    assert busy_data_workers(cfg("augment.backend=batched", "augment.on_device=never"), held) == 3
     assert busy_data_workers(cfg("augment.backend=batched"), folder) == 3  # workers decode
-    assert busy_data_workers(cfg("augment.backend=batched", "data.decode=device"), folder) == 0  # workers read bytes
-    assert busy_data_workers(cfg("augment.backend=reference", "data.decode=device"), folder) == 3
+    assert busy_data_workers(cfg("augment.backend=batched", "augment.decode=device"), folder) == 0  # workers read bytes
+    assert busy_data_workers(cfg("augment.backend=reference", "augment.decode=device"), folder) == 3
 
 
 def test_deterministic_switch_sets_torchs_flags(monkeypatch):

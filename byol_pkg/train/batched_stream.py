@@ -28,7 +28,7 @@ from .stream import augmentation_seed
 
 log = logging.getLogger("byol_pkg.pretrain")
 
-#: ``data.on_device: auto`` holds a dataset on a GPU when it takes at most this fraction of the GPU's memory.
+#: ``augment.on_device: auto`` holds a dataset on a GPU when it takes at most this fraction of the GPU's memory.
 AUTO_DEVICE_FRACTION = 0.25
 
 
@@ -70,20 +70,20 @@ def uint8_array(dataset: ImageDataset) -> np.ndarray | None:
 
 
 def device_images(dataset: ImageDataset, device: torch.device, mode: str) -> Tensor | None:
-    """The dataset as a ``uint8 [N, C, H, W]`` tensor on ``device`` (``data.on_device``: auto | always | never),
+    """The dataset as a ``uint8 [N, C, H, W]`` tensor on ``device`` (``augment.on_device``: auto | always | never),
     or None to decode images in the DataLoader workers instead."""
     if mode == "never":
         return None
     array = uint8_array(dataset)
     if array is None:
         if mode == "always":
-            raise ValueError(f"config key 'data.on_device': 'always' needs images of one fixed size, but "
+            raise ValueError(f"config key 'augment.on_device': 'always' needs images of one fixed size, but "
                              f"{dataset.name} is read image by image; use auto or never")
         return None
     if mode == "auto" and device.type == "cuda":
         total = torch.cuda.get_device_properties(device).total_memory
         if array.nbytes > AUTO_DEVICE_FRACTION * total:
-            log.info("data.on_device auto: %s (%.1f GiB) stays in host memory", dataset.name, array.nbytes / 2**30)
+            log.info("augment.on_device auto: %s (%.1f GiB) stays in host memory", dataset.name, array.nbytes / 2**30)
             return None
     images = torch.from_numpy(np.ascontiguousarray(array))
     if device.type != "cpu":

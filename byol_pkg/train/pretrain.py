@@ -46,7 +46,7 @@ log = logging.getLogger("byol_pkg.pretrain")
 RESUMABLE_CHANGES = (
     "train.max_steps", "train.progress", "train.log_every_steps", "train.checkpoint_every_steps",
     "train.checkpoint_every_epochs", "train.device", "train.compile", "train.deterministic", "train.cpu_threads",
-    "data.num_workers", "data.root", "data.download", "data.on_device", "data.decode", "augment.backend",
+    "data.num_workers", "data.root", "data.download", "augment.on_device", "augment.decode", "augment.backend",
 )
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -101,10 +101,10 @@ def _view_transform(cfg: Config, view: int, batched: bool = False) -> ViewTransf
 def busy_data_workers(cfg: Config, dataset: ImageDataset) -> int:
     """DataLoader workers that keep a core busy. With the batched backend the augmentation runs on the training
     threads, and the workers only draw uniforms (images held in memory) or read undecoded JPEG files
-    (``data.decode: device``): they are not counted. Otherwise all of them are."""
+    (``augment.decode: device``): they are not counted. Otherwise all of them are."""
     if cfg.augment.backend == "batched":
-        held = cfg.data.on_device != "never" and has_fixed_size_images(dataset)
-        if held or cfg.data.decode == "device":
+        held = cfg.augment.on_device != "never" and has_fixed_size_images(dataset)
+        if held or cfg.augment.decode == "device":
             return 0
     return cfg.data.num_workers
 
@@ -119,10 +119,10 @@ def build_view_stream(cfg: Config, dataset: ImageDataset, sampler: StreamBatchSa
         return DataLoader(TwoViewDataset(dataset, _view_transform(cfg, 1), _view_transform(cfg, 2), cfg.seed),
                           batch_sampler=sampler, **workers)
     try:
-        images = device_images(dataset, device, cfg.data.on_device)
+        images = device_images(dataset, device, cfg.augment.on_device)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    draws = DataLoader(ViewDraws(dataset, cfg.seed, with_images=images is None, encoded=cfg.data.decode == "device"),
+    draws = DataLoader(ViewDraws(dataset, cfg.seed, with_images=images is None, encoded=cfg.augment.decode == "device"),
                        batch_sampler=sampler,
                        collate_fn=collate_draws, **workers)
     return BatchedTwoViews(draws, _view_transform(cfg, 1, True), _view_transform(cfg, 2, True), device, images,
