@@ -181,7 +181,7 @@ def linear_augmented(target: EvalTarget, splits: Splits, base_lrs: tuple[float, 
     return ProtocolResult(records, res.test_predictions,
                           f"linear eval (augmented) {target.encoder.label} on {target.dataset}: "
                           f"top-1 {res.test_scores['top1']:.2f}% top-5 {res.test_scores['top5']:.2f}% "
-                          f"({res.best.tag} chosen on validation)", {"sweep": res})
+                          f"({res.best.tag} chosen on validation)")
 
 
 def finetune(target: EvalTarget, splits: Splits, lrs: tuple[float, ...], wds: tuple[float, ...], steps: int,
@@ -203,7 +203,7 @@ def finetune(target: EvalTarget, splits: Splits, lrs: tuple[float, ...], wds: tu
     return ProtocolResult(records, res.test_predictions,
                           f"fine-tuned {target.encoder.label} on {target.dataset}: {metric} "
                           f"{res.test_scores[metric]:.2f}% ({res.best.tag} chosen on validation, refit on "
-                          "train+val)", {"sweep": res})
+                          "train+val)")
 
 
 def _listed_subset(target: EvalTarget, splits: Splits, sp: ImageSplits, subset: Path) -> np.ndarray:
@@ -269,4 +269,4 @@ def semisup(target: EvalTarget, splits: Splits, lrs: tuple[float, ...], epochs: 
     return ProtocolResult(records, res.test_predictions,
                           f"semi-supervised ({len(idx)} labelled images) {target.encoder.label} on "
                           f"{target.dataset}: top-1 {res.test_scores['top1']:.2f}% top-5 "
-                          f"{res.test_scores['top5']:.2f}% ({res.best.tag})", {"sweep": res})
+                          f"{res.test_scores['top5']:.2f}% ({res.best.tag})")

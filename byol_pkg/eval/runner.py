@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +124,6 @@ class ProtocolResult:
     records: list[ResultRecord]
     predictions: Predictions | dict[str, Predictions] | None
     summary: str
-    extra: dict = field(default_factory=dict)  # what a caller may want besides the records (e.g. the sweep)
 
     def write(self, out: str | Path | None) -> None:
         """Write the records to ``out`` (atomically) and the predictions beside them

@@ -95,7 +95,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..errors import EncoderLoadError, OfficialCheckpointError
+from ..errors import OfficialCheckpointError
 from ..io import atomic_torch_save, atomic_write_json
 from .backbones import create_backbone
 
