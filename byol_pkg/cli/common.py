@@ -68,14 +68,13 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
 
 
 def eval_target(args: argparse.Namespace):
-    """Start an evaluation command: logging, CPU threads, and the :class:`EvalTarget` of its arguments."""
-    from ..data.registry import check_split
+    """Start an evaluation command: logging, CPU threads, and the :class:`EvalTarget` of its arguments (the
+    dataset and split names are checked by :func:`eval_splits` / ``resolve_splits``, which every command calls)."""
     from ..eval.feature_cache import EncoderRef
     from ..eval.runner import EvalTarget
     from ..runtime import configure_cpu_threads
 
     setup_logging()
-    check_split(args.dataset)
     configure_cpu_threads(None, args.num_workers)
     encoder = EncoderRef(Path(args.encoder), random_init=args.random_init, seed=args.seed, backbone=args.backbone)
     return EvalTarget(encoder, args.dataset, args.root, args.cache_root, args.image_size, args.device,

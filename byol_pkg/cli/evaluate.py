@@ -37,12 +37,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     target = eval_target(args)
     splits = eval_splits(args)
-    names = args.splits.split(",") if args.splits else [splits.train, splits.val, splits.test]
-    for split in [s for s in names if s]:
+    names = [s for s in (args.splits.split(",") if args.splits else [splits.train, splits.val, splits.test]) if s]
+    for split in names:  # every name checked before any work
         check_split(args.dataset, split)
     record_split_lists(target, splits)
     index = {}
-    for split in [s for s in names if s]:
+    for split in names:
         feats, _, folder = cached_features(target.encoder, args.dataset, args.root, split, args.cache_root,
                                            args.image_size, device=args.device, num_workers=args.num_workers,
                                            preprocessing=args.preprocessing)
