@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .io import load_yaml
 from .progress import MODES as PROGRESS_MODES
 
 log = logging.getLogger(__name__)
@@ -212,11 +215,53 @@ def choices() -> dict[str, tuple[str, ...]]:
     return {"data.name": tuple(registered(pretraining=True)), **CHOICES}
 
 
-POSITIVE: tuple[str, ...] = (
-    "optim.batch_size", "optim.accumulate_steps", "optim.epochs", "augment.image_size",
-    "train.log_every_steps", "train.checkpoint_every_steps", "model.projector_hidden", "model.projector_out",
-    "model.predictor_hidden",
-)
+@dataclass(frozen=True)
+class Range:
+    """The allowed interval of a numeric config key: ``low < v`` (or ``low <= v`` when ``low_closed``), likewise
+    for ``high``; ``None`` is unbounded."""
+
+    low: float | None = None
+    high: float | None = None
+    low_closed: bool = True
+    high_closed: bool = True
+
+    def contains(self, value: float) -> bool:
+        if self.low is not None and (value < self.low or (value == self.low and not self.low_closed)):
+            return False
+        return not (self.high is not None and (value > self.high or (value == self.high and not self.high_closed)))
+
+    def describe(self) -> str:
+        """``> 0``, ``>= 0``, ``in [0, 1)``."""
+        if self.low is not None and self.high is not None:
+            return (f"in {'[' if self.low_closed else '('}{self.low:g}, {self.high:g}"
+                    f"{']' if self.high_closed else ')'}")
+        if self.low is not None:
+            return f"{'>=' if self.low_closed else '>'} {self.low:g}"
+        return f"{'<=' if self.high_closed else '<'} {self.high:g}"
+
+
+POSITIVE, NON_NEGATIVE = Range(0, low_closed=False), Range(0)
+
+#: The range of every numeric config key (ViewParams checks its own). Learning rate, epochs, steps and sizes are
+#: positive; weight decay, warm-up and the negative-pair weight may be zero (paper Table 5b's beta = 0 is BYOL);
+#: momentum is in [0, 1); tau in [0, 1] (1: a frozen target, paper Table 5a). ``None`` (unset) is always allowed.
+RANGES: dict[str, Range] = {
+    "seed": NON_NEGATIVE,
+    "data.max_samples": POSITIVE, "data.num_workers": NON_NEGATIVE, "data.epoch_size": POSITIVE,
+    "augment.image_size": POSITIVE,
+    "model.projector_hidden": POSITIVE, "model.projector_out": POSITIVE, "model.predictor_hidden": POSITIVE,
+    "optim.batch_size": POSITIVE, "optim.accumulate_steps": POSITIVE, "optim.global_batch": POSITIVE,
+    "optim.epochs": POSITIVE, "optim.warmup_epochs": NON_NEGATIVE, "optim.base_lr": POSITIVE,
+    "optim.weight_decay": NON_NEGATIVE, "optim.momentum": Range(0, 1, high_closed=False),
+    "optim.trust_coefficient": POSITIVE,
+    "target.base_tau": Range(0, 1),
+    "method.beta": NON_NEGATIVE, "method.alpha": POSITIVE,
+    "train.cpu_threads": POSITIVE, "train.max_steps": POSITIVE, "train.log_every_steps": POSITIVE,
+    "train.checkpoint_every_steps": POSITIVE, "train.checkpoint_every_epochs": NON_NEGATIVE,
+}
+
+#: ``train.device``: auto, cpu, cuda, or cuda:N.
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 def _check_value(key: str, typ: Any, value: Any, source: str) -> Any:
@@ -295,7 +340,12 @@ def parse_override(text: str) -> dict:
     if "=" not in text:
         raise ConfigError(f"--set '{text}': expected key=value, for example optim.base_lr=0.3")
     key, raw = text.split("=", 1)
-    value = yaml.safe_load(raw) if raw.strip() else None
+    if not key.strip() or any(not part for part in key.strip().split(".")):
+        raise ConfigError(f"--set '{text}': expected key=value with a dotted key, for example optim.base_lr=0.3")
+    try:
+        value = load_yaml(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set '{text}': the value is not valid YAML ({str(err).splitlines()[0]})") from None
     if isinstance(value, str) and value.lower() in ("none", "null"):
         value = None
     out: dict = {}
@@ -322,7 +372,7 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
 def read_yaml(path: Path) -> dict:
     """A YAML mapping from ``path`` (empty file -> {}), with a one-line error on bad YAML."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
@@ -388,11 +438,16 @@ def validate(cfg: Config, source: str) -> None:
     for key, allowed in choices().items():
         if flat[key] not in allowed:
             raise ConfigError(f"{source}: config key '{key}' must be one of {', '.join(allowed)}, got {flat[key]!r}")
-    for key in POSITIVE:
-        if flat[key] <= 0:
-            raise ConfigError(f"{source}: config key '{key}' must be > 0, got {flat[key]!r}")
-    if not 0.0 <= cfg.target.base_tau <= 1.0:
-        raise ConfigError(f"{source}: config key 'target.base_tau' must be in [0, 1], got {cfg.target.base_tau}")
+    for key, value in flat.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{source}: config key '{key}' must be a finite number, got {value}")
+    for key, allowed in RANGES.items():
+        if flat[key] is not None and not allowed.contains(flat[key]):
+            raise ConfigError(f"{source}: config key '{key}' must be {allowed.describe()}, got {flat[key]!r}")
+    if not DEVICE_PATTERN.fullmatch(cfg.train.device):
+        raise ConfigError(f"{source}: config key 'train.device' must be auto, cpu, cuda or cuda:N, "
+                          f"got {cfg.train.device!r}")
+    _check_backbone(cfg.model.backbone, source)
     m = cfg.method
     if m.name == "supervised":
         if m.predictor or m.target != "none" or m.beta:
@@ -407,6 +462,24 @@ def validate(cfg: Config, source: str) -> None:
         raise ConfigError(f"{source}: config key 'method.alpha' must be > 0, got {m.alpha}")
     if len(cfg.augment.mean) != 3 or len(cfg.augment.std) != 3:
         raise ConfigError(f"{source}: config keys 'augment.mean' and 'augment.std' need 3 values each")
+    if any(v <= 0 for v in cfg.augment.std):
+        raise ConfigError(f"{source}: config key 'augment.std' must hold 3 values > 0 (it divides the pixels), "
+                          f"got {cfg.augment.std}")
+
+
+def _check_backbone(name: str, source: str) -> None:
+    """``model.backbone`` names a backbone :func:`~byol_pkg.models.create_backbone` can build."""
+    from .models.backbones import available_backbones
+
+    if name.startswith("timm:"):
+        import timm
+
+        if not timm.is_model(name.removeprefix("timm:")):
+            raise ConfigError(f"{source}: config key 'model.backbone': timm has no model "
+                              f"'{name.removeprefix('timm:')}' (timm.list_models() lists them)")
+    elif name not in available_backbones():
+        raise ConfigError(f"{source}: config key 'model.backbone' must be one of {', '.join(available_backbones())} "
+                          f"or timm:<name>, got {name!r}")
 
 
 def to_dict(cfg: Config) -> dict:

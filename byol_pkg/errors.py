@@ -1,6 +1,25 @@
 """The error contract: every error a user can fix derives from :class:`ByolError`, and its message is one line
 naming the file or config key and what was expected. ``byol``'s entry point catches :class:`ByolError` once and
-prints ``byol <command>: error: <message>`` (exit code 2); anything else is a bug and keeps its traceback.
+prints ``byol <command>: error: <message>`` with the class's :attr:`~ByolError.exit_code`; anything else is a bug
+and keeps its traceback.
+
+Exit codes (one per kind of fault, so that a scheduler or script can tell them apart):
+
+====  ========================================================================================================
+0     success
+1     a bug (an uncaught exception, with its traceback)
+2     bad config or arguments (:class:`ConfigError`, unknown dataset / split / metric, a split too small);
+      argparse's own usage errors use 2 as well
+3     bad or missing input data (:class:`DatasetNotFoundError`, :class:`DatasetFormatError`,
+      :class:`InputFileError`)
+4     an unusable checkpoint or encoder (:class:`CheckpointError`, :class:`EncoderLoadError`)
+5     training diverged (:class:`DivergenceError`: a non-finite loss or encoder)
+6     the output cannot be written as asked (:class:`OutputError`: a locked or finished run folder, an
+      unwritable path, a sweep folder of another sweep)
+7     the system refused a write or read (``OSError``: disk full, quota, permission, read-only file system)
+130   interrupted by SIGINT (Ctrl-C), after saving what can be resumed
+143   stopped by SIGTERM (SLURM's time limit or preemption), after saving what can be resumed
+====  ========================================================================================================
 
 Each class also derives from the built-in type a caller would naturally catch (``ValueError``,
 ``FileNotFoundError``, ``RuntimeError``), so library users need not know this module.
@@ -20,6 +39,9 @@ def one_line(text: str) -> str:
 class ByolError(Exception):
     """Base of every domain error: bad input the user can fix (the message is one line)."""
 
+    exit_code = 2
+    label = "error"  # the word after ``byol <command>:`` in the one line
+
     def __str__(self) -> str:
         return one_line(self.args[0]) if self.args else ""
 
@@ -35,6 +57,8 @@ class UnknownDatasetError(ByolError, ValueError):
 class DatasetNotFoundError(ByolError, FileNotFoundError):
     """A dataset's files are not where we looked; the message says where and how to fix it."""
 
+    exit_code = 3
+
     def __init__(self, message: str) -> None:
         super().__init__(one_line(message))
 
@@ -49,6 +73,8 @@ class DatasetNotFoundError(ByolError, FileNotFoundError):
 
 class DatasetFormatError(ByolError, ValueError):
     """A dataset file exists but is malformed (bad magic, truncated, wrong shape)."""
+
+    exit_code = 3
 
     def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
         self.path = os.fspath(path)
@@ -66,13 +92,19 @@ class SplitError(ByolError, ValueError):
 class InputFileError(ByolError, ValueError):
     """A file given on the command line (result records, subset list, ...) is missing or malformed."""
 
+    exit_code = 3
+
 
 class CheckpointError(ByolError, RuntimeError):
     """A training checkpoint that cannot be used to resume or export."""
 
+    exit_code = 4
+
 
 class EncoderLoadError(ByolError, ValueError):
     """An encoder file that cannot be used (names the file and what was expected)."""
+
+    exit_code = 4
 
 
 class OfficialCheckpointError(EncoderLoadError):
@@ -81,3 +113,43 @@ class OfficialCheckpointError(EncoderLoadError):
 
 class SweepStateError(ByolError, ValueError):
     """A sweep's work folder holds the unfinished state of a different sweep."""
+
+    exit_code = 6
+
+
+class OutputError(ByolError, ValueError):
+    """An output path that cannot be written as asked: empty, under a file, in a read-only folder, a run folder
+    held by another writer, or a finished run that a different config would replace."""
+
+    exit_code = 6
+
+
+class RunLockedError(OutputError):
+    """A run folder that another live process is writing (the message names its PID and host)."""
+
+
+class DivergenceError(ByolError, RuntimeError):
+    """Training produced a non-finite loss or weights; nothing non-finite was exported."""
+
+    exit_code = 5
+
+
+class Interrupted(ByolError):
+    """SIGINT or SIGTERM stopped a run after it saved what can be resumed; exits with 128 + the signal number."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
+        self.label = "stopped"
+
+
+#: The exit code of an ``OSError`` the system raised (disk full, permission, read-only file system).
+OS_ERROR_EXIT = 7
+
+
+def os_error_line(err: OSError) -> str:
+    """One line for an ``OSError``: the file it names and the system's reason (``No space left on device``)."""
+    where = err.filename if err.filename is not None else ""
+    reason = err.strerror or type(err).__name__
+    return one_line(f"{where}: {reason}" if where else reason)

@@ -7,6 +7,7 @@ Every ``make_*`` function returns the arrays it wrote, in the loaders' conventio
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
 import struct
@@ -239,4 +240,41 @@ def make_image_folder(
                 entries.append((str(path), label, hwc.transpose(2, 0, 1).copy()))
         entries.sort(key=lambda e: (e[1], e[0]))
         out[split] = entries
+    return out
+
+
+class _Python2Pickler(pickle._Pickler):
+    """Protocol 2 as Python 2's cPickle wrote the official CIFAR files: ``str`` and ``bytes`` as 8-bit strings
+    (``SHORT_BINSTRING`` / ``BINSTRING``), so that ``encoding="bytes"`` loads them as bytes."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2_str(self, obj: str | bytes) -> None:
+        data = obj.encode("latin1") if isinstance(obj, str) else obj
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[str] = save_py2_str
+    dispatch[bytes] = save_py2_str
+
+
+def python2_pickle_bytes(obj: object) -> bytes:
+    """``obj`` pickled as the official CIFAR python batches are: Python 2 protocol 2 with numpy 1.x's
+    ``numpy.core.multiarray._reconstruct``."""
+    buf = io.BytesIO()
+    _Python2Pickler(buf, protocol=2).dump(obj)
+    return buf.getvalue().replace(b"cnumpy._core.multiarray\n_reconstruct\n", b"cnumpy.core.multiarray\n_reconstruct\n")
+
+
+def make_cifar10_python2(root: str | os.PathLike[str], n_per_batch: int = 4, n_test: int = 5, seed: int = 0) -> Arrays:
+    """:func:`make_cifar10`, then every file rewritten in the official Python 2 pickle format."""
+    out = make_cifar10(root, n_per_batch, n_test, seed)
+    folder = Path(root) / "cifar-10-batches-py"
+    for path in folder.iterdir():
+        with open(path, "rb") as f:
+            obj = pickle.load(f, encoding="bytes")
+        path.write_bytes(python2_pickle_bytes(obj))
     return out

@@ -56,16 +56,16 @@ def test_final_epoch_export_equals_the_runs_encoder(run: Path, tmp_path: Path, c
 
 def test_missing_or_corrupt_checkpoint_is_one_line(run: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "x" / "encoder.pt"
-    assert main(["export-encoder", "--checkpoint", str(tmp_path / "epoch_0003.pt"), "--out", str(out)]) == 2
+    assert main(["export-encoder", "--checkpoint", str(tmp_path / "epoch_0003.pt"), "--out", str(out)]) == 4
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("byol export-encoder: error: checkpoint") and "not found" in err[0]
     bad = tmp_path / "epoch_0001.pt"
     bad.write_bytes((run / "checkpoints/epoch_0001.pt").read_bytes()[:5000])  # truncated
-    assert main(["export-encoder", "--checkpoint", str(bad), "--out", str(out)]) == 2
+    assert main(["export-encoder", "--checkpoint", str(bad), "--out", str(out)]) == 4
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "corrupt or truncated" in err[0]
     torch.save({"step": 1}, bad)  # a torch file, but not a pretraining checkpoint
-    assert main(["export-encoder", "--checkpoint", str(bad), "--out", str(out)]) == 2
+    assert main(["export-encoder", "--checkpoint", str(bad), "--out", str(out)]) == 4
     assert "not a byol-bench pretraining checkpoint" in capsys.readouterr().err
     assert not out.parent.exists()
 

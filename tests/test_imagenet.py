@@ -147,5 +147,5 @@ def test_semisup_resolves_a_simclr_list(imagenet_root: Path, encoder_path: Path,
     assert top1["split_sizes"] == {"train": 4, "val": 4, "test": 9} and 0 <= top1["value"] <= top5["value"] <= 100
 
     simclr.write_text(f"{picked[0]}\nn01440764_99999.JPEG\n")
-    assert main(argv) == 2  # the error contract: one line naming the file, not a traceback
+    assert main(argv) == 3  # InputFileError; the error contract: one line naming the file, not a traceback
     assert "1percent.txt: 1 of 2 listed images are not in imagenet/trainval" in capfd.readouterr().err.splitlines()[-1]

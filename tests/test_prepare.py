@@ -101,7 +101,7 @@ def test_missing_or_unknown_dataset_writes_nothing(tmp_path: Path, capsys: pytes
     out, cache = tmp_path / "out/m.json", tmp_path / "cache"
     for name in ("imagenet", "food101", "cifar10"):
         assert main(["prepare", "--dataset", name, "--root", str(tmp_path / "nothing"), "--cache-root", str(cache),
-                     "--out", str(out)]) == 2
+                     "--out", str(out)]) == 3  # DatasetNotFoundError
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"byol prepare: error: dataset '{name}'") and "layout" in err[0]
     assert main(["prepare", "--dataset", "imagenet21k", "--out", str(out)]) == 2
@@ -110,12 +110,12 @@ def test_missing_or_unknown_dataset_writes_nothing(tmp_path: Path, capsys: pytes
     make_imagenet(tmp_path / "half", (2, 2, 2), (0, 0, 0))
     (tmp_path / "half/imagenet/val/n01440764").mkdir(parents=True)  # val/ present but without images
     assert main(["prepare", "--dataset", "imagenet", "--root", str(tmp_path / "half"), "--cache-root", str(cache),
-                 "--out", str(out)]) == 2
+                 "--out", str(out)]) == 3
     assert "split 'test'" in capsys.readouterr().err
     assert not out.parent.exists() and not cache.exists()
     # --download reaches the loader (no downloader for Stanford Cars: it says how to get the data)
     assert main(["prepare", "--dataset", "stanford_cars", "--root", str(tmp_path), "--download",
-                 "--out", str(out)]) == 2
+                 "--out", str(out)]) == 3
     assert "automatic download is not available" in capsys.readouterr().err
 
 
@@ -148,7 +148,7 @@ def test_pretrain_config_manifest(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert entries(cache / "splits/pretrain_imagefolder_train.txt")[0].startswith("n01440764/n01440764_")
     before = out.read_bytes()
     gone = write_config(tmp_path / "g.yaml", name="imagefolder", root=str(tmp_path / "absent"))
-    assert main(["prepare", "--config", str(gone), "--cache-root", str(cache), "--out", str(out)]) == 2
+    assert main(["prepare", "--config", str(gone), "--cache-root", str(cache), "--out", str(out)]) == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "dataset 'imagefolder' (split 'train') not found" in err[0]
     assert out.read_bytes() == before

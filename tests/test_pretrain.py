@@ -182,7 +182,7 @@ def test_all_checkpoints_corrupt_is_a_clear_error(tmp_path, capsys):
     folder = tmp_path / "run/checkpoints"
     folder.mkdir(parents=True)
     (folder / "last.pt").write_bytes(b"not a checkpoint")
-    assert main(["pretrain", "--config", str(cfg), "--out", str(tmp_path / "run")]) == 2
+    assert main(["pretrain", "--config", str(cfg), "--out", str(tmp_path / "run")]) == 4  # CheckpointError
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "no readable checkpoint" in err and "last.pt" in err
     assert (folder / "last.pt").read_bytes() == b"not a checkpoint"  # nothing destroyed
@@ -193,7 +193,7 @@ def test_resume_with_a_different_config_is_refused(reference_run, tmp_path, caps
     out = tmp_path / "run"
     assert main(["pretrain", "--config", str(cfg), "--set", "train.max_steps=2", "--out", str(out)]) == 0
     before = (out / "checkpoints/last.pt").read_bytes()
-    assert main(["pretrain", "--config", str(cfg), "--set", "optim.base_lr=0.5", "--out", str(out)]) == 2
+    assert main(["pretrain", "--config", str(cfg), "--set", "optim.base_lr=0.5", "--out", str(out)]) == 6  # OutputError: the run folder holds another config
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "optim.base_lr" in err and "new --out" in err
     assert (out / "checkpoints/last.pt").read_bytes() == before

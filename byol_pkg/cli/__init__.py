@@ -9,6 +9,7 @@ workflow rule (Snakemake, DVC) and every test calls these same commands. Errors 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .. import __version__
@@ -30,15 +31,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and run the command; a :class:`ByolError` becomes one line on stderr and exit code 2."""
-    from ..errors import ByolError
+    """Parse ``argv`` and run the command. A :class:`ByolError` becomes one line on stderr and its exit code (the
+    table in :mod:`byol_pkg.errors`); so does an ``OSError`` (disk full, permission: exit 7). ``BYOL_DEBUG=1``
+    keeps the traceback instead."""
+    from ..errors import OS_ERROR_EXIT, ByolError, os_error_line
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except ByolError as err:
-        print(f"byol {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        if os.environ.get("BYOL_DEBUG"):
+            raise
+        print(f"byol {args.command}: {err.label}: {err}", file=sys.stderr)
+        return err.exit_code
+    except OSError as err:
+        if os.environ.get("BYOL_DEBUG"):
+            raise
+        print(f"byol {args.command}: error: {os_error_line(err)}", file=sys.stderr)
+        return OS_ERROR_EXIT
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ class ImageDataset(Dataset):
     channels: int
     targets: np.ndarray
     classes: list[str] | None
+    #: The folder the dataset's files were read from, where the loader records it (``byol prepare`` writes it
+    #: to the manifest: e.g. a system copy used because the data root had none).
+    data_dir: str | None = None
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ split with seed 0 (CIFAR-10: 5,000; CIFAR-100: 5,067; per-class counts by larges
 from __future__ import annotations
 
 import pickle
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,13 +77,63 @@ CIFAR100 = CifarSpec(
 )
 
 
+def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
+    """``_codecs.encode`` as Python 3 pickles ``bytes`` under protocol 2 (``encode(text, 'latin1')``); any other
+    codec is refused."""
+    if not isinstance(text, str) or encoding.replace("-", "").replace("_", "").lower() != "latin1":
+        raise _RefusedGlobal(f"_codecs.encode({type(text).__name__}, {encoding!r})")
+    return text.encode("latin1")
+
+
+#: The only globals a CIFAR batch may name: a numpy array pickles as ``_reconstruct(ndarray, ...)`` plus a
+#: ``dtype`` (``numpy.core.multiarray`` from numpy 1.x and the official Python 2 files, ``numpy._core`` from
+#: numpy 2), and a Python 3 protocol-2 writer pickles ``bytes`` through ``_codecs.encode(text, 'latin1')``.
+_RECONSTRUCT = np.zeros(1).__reduce__()[0]
+SAFE_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_encode,
+}
+
+
+class _RefusedGlobal(pickle.UnpicklingError):
+    """A pickle names a global that a CIFAR batch never holds (it could run code)."""
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only :data:`SAFE_GLOBALS` (no import, no other callable), so a data file cannot
+    execute code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return SAFE_GLOBALS[(module, name)]
+        except KeyError:
+            raise _RefusedGlobal(f"{module}.{name}") from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise _RefusedGlobal(f"persistent id {str(pid)[:40]!r}")
+
+
+#: What unpickling a file that is not a CIFAR pickle raises (truncated, another format, garbage).
+_UNPICKLE_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError, IndexError,
+                    OverflowError, RecursionError, MemoryError, struct.error)
+
+
 def load_pickle(path: Path) -> dict[str, Any]:
-    """Load a CIFAR pickle, normalising byte-string keys to str."""
+    """Load a CIFAR pickle with :class:`CifarUnpickler`, normalising byte-string keys to str."""
     try:
         with open(path, "rb") as f:
-            obj = pickle.load(f, encoding="bytes")
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
-        raise DatasetFormatError(path, f"not a readable CIFAR pickle ({exc})") from exc
+            obj = CifarUnpickler(f, encoding="bytes").load()
+    except _RefusedGlobal as exc:
+        raise DatasetFormatError(
+            path, f"refused to load global '{exc}': a CIFAR batch holds only numpy arrays, lists and bytes "
+                  "(the file may be tampered with; re-extract the official archive)") from None
+    except _UNPICKLE_ERRORS as exc:
+        msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise DatasetFormatError(path, f"not a readable CIFAR pickle ({msg}); truncated or corrupt? "
+                                       "expected a python pickle of a dict (cifar-*-python.tar.gz extracted)") from None
     if not isinstance(obj, dict):
         raise DatasetFormatError(path, f"expected a dict pickle, got {type(obj).__name__}")
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
@@ -107,7 +158,7 @@ def _class_names(spec: CifarSpec, folder: Path) -> list[str] | None:
     if not meta.is_file():
         return None
     names = load_pickle(meta).get(spec.names_key)
-    if names is None:
+    if not isinstance(names, (list, tuple)) or len(names) != spec.num_classes:
         return None
     return [n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names]
 
@@ -118,6 +169,31 @@ def _download(spec: CifarSpec, root: Path) -> None:
 
     cls = TvCifar10 if spec is CIFAR10 else TvCifar100
     cls(str(root), train=True, download=True)
+
+
+def _batch_arrays(spec: CifarSpec, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(data uint8 [N, 3072], labels int64 [N])`` of one batch file, or a one-line :class:`DatasetFormatError`."""
+    batch = load_pickle(path)
+    if "data" not in batch or spec.label_key not in batch:
+        raise DatasetFormatError(path, f"missing keys 'data'/'{spec.label_key}' in pickle "
+                                       f"(has {sorted(map(str, batch))[:6]})")
+    data, raw = batch["data"], batch[spec.label_key]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        what = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DatasetFormatError(path, f"expected 'data' as a uint8 array [N, 3072], got {what}")
+    try:
+        labels = np.asarray(raw, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        labels = None
+    if labels is None or labels.shape != (len(data),):
+        got = f"shape {labels.shape}" if labels is not None else type(raw).__name__
+        raise DatasetFormatError(path, f"expected {len(data)} integer '{spec.label_key}' (one per image), got {got}")
+    if not len(data):
+        raise DatasetFormatError(path, "holds no images (expected 'data' [N, 3072] with N > 0)")
+    if labels.min() < 0 or labels.max() >= spec.num_classes:
+        raise DatasetFormatError(path, f"'{spec.label_key}' outside 0..{spec.num_classes - 1} "
+                                       f"(got {labels.min()}..{labels.max()})")
+    return data, labels
 
 
 def load_cifar(
@@ -141,29 +217,17 @@ def load_cifar(
     chunks, labels = [], []
     for fname in spec.files[split]:
         path = folder / fname
-        batch = load_pickle(path)
-        if "data" not in batch or spec.label_key not in batch:
-            raise DatasetFormatError(path, f"missing keys 'data'/'{spec.label_key}' in pickle")
-        data = np.asarray(batch["data"], dtype=np.uint8)
-        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(batch[spec.label_key]) != len(data):
-            raise DatasetFormatError(path, f"expected data [N, 3072] with N labels, got {data.shape}")
+        data, batch_labels = _batch_arrays(spec, path)
         chunks.append(data.reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(batch[spec.label_key], dtype=np.int64))
+        labels.append(batch_labels)
         if max_samples is not None and sum(map(len, chunks)) >= max_samples:
             break
     images = np.concatenate(chunks)
     targets = np.concatenate(labels)
-    if len(targets) and (targets.min() < 0 or targets.max() >= spec.num_classes):
-        raise DatasetFormatError(folder, f"labels outside 0..{spec.num_classes - 1}")
-    return ArrayImageDataset(
-        spec.name,
-        split,
-        images,
-        targets,
-        spec.num_classes,
-        _class_names(spec, folder),
-        max_samples,
-    )
+    ds = ArrayImageDataset(spec.name, split, images, targets, spec.num_classes, _class_names(spec, folder),
+                           max_samples)
+    ds.data_dir = str(folder)  # recorded in the prepare manifest
+    return ds
 
 
 def transfer_holdout(spec: CifarSpec, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,6 +248,7 @@ def load_split(
                            full.classes, max_samples)
     ds.source_indices, ds.source_split = idx[: len(ds)], "train"  # saved as the split's index file
     ds.split_rule = f"class-stratified hold-out of {len(val_idx)} train images, seed {SEED}"
+    ds.data_dir = full.data_dir
     return ds
 
 

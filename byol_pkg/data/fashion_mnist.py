@@ -2,11 +2,14 @@
 
 Searched, in order: ``<root>/FashionMNIST/raw`` (torchvision), ``<root>/fashion_mnist``,
 ``<root>/fashion-mnist``, ``<root>`` and the Debian package ``dataset-fashion-mnist``
-(``/usr/share/datasets/fashion-mnist``).
+(``/usr/share/datasets/fashion-mnist``). When the files come from a system folder, a WARNING says so
+(``fashion_mnist: <root> has no copy; using the system copy in <folder>``) and the dataset's ``data_dir`` (written
+to the ``byol prepare`` manifest) names that folder.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -16,6 +19,8 @@ from .base import ArrayImageDataset
 from ..errors import DatasetFormatError, DatasetNotFoundError
 from .idx import read_idx
 from .registry import DatasetInfo, register_dataset
+
+log = logging.getLogger(__name__)
 
 NAME = "fashion_mnist"
 CLASSES = [
@@ -37,12 +42,16 @@ SYSTEM_DIRS_ENV = "BYOL_FASHION_MNIST_SYSTEM_DIRS"
 _PREFIX = {"train": "train", "test": "t10k"}
 
 
+def root_dirs(root: Path | None) -> list[Path]:
+    """The folders under ``root`` searched for the IDX files, in order."""
+    if root is None:
+        return []
+    return [root / "FashionMNIST" / "raw", root / "fashion_mnist", root / "fashion-mnist", root]
+
+
 def candidate_dirs(root: Path | None) -> list[Path]:
-    """Folders searched for the IDX files, in order."""
-    dirs: list[Path] = []
-    if root is not None:
-        dirs += [root / "FashionMNIST" / "raw", root / "fashion_mnist", root / "fashion-mnist", root]
-    return dirs + system_dirs()
+    """Folders searched for the IDX files, in order: those under ``root``, then :func:`system_dirs`."""
+    return root_dirs(root) + system_dirs()
 
 
 def system_dirs() -> list[Path]:
@@ -102,15 +111,22 @@ def build_fashion_mnist(
             "apt-get install dataset-fashion-mnist, or set data.download: true",
         )
     image_path, label_path = files
+    folder = image_path.parent
+    if folder not in root_dirs(root):
+        log.warning("%s: %s has no copy; using the system copy in %s", NAME,
+                    root if root is not None else "<no root given>", folder)
     images, labels = read_idx(image_path), read_idx(label_path)
-    if images.ndim != 3 or images.dtype != np.uint8:
+    if images.ndim != 3 or images.dtype != np.uint8 or images.shape[1:] != (28, 28):
         raise DatasetFormatError(
             image_path, f"expected uint8 [N, 28, 28] images, got {images.dtype} {images.shape}"
         )
+    if not len(images):
+        raise DatasetFormatError(image_path, "holds no images (expected uint8 [N, 28, 28] with N > 0)")
     if labels.ndim != 1 or len(labels) != len(images):
-        raise DatasetFormatError(label_path, f"expected {len(images)} labels, got shape {labels.shape}")
-    if len(labels) and (labels.min() < 0 or labels.max() >= len(CLASSES)):
+        raise DatasetFormatError(label_path, f"expected {len(images)} labels (one per image in {image_path.name}), "
+                                             f"got shape {labels.shape}")
+    if labels.min() < 0 or labels.max() >= len(CLASSES):
         raise DatasetFormatError(label_path, f"labels outside 0..{len(CLASSES) - 1}")
-    return ArrayImageDataset(
-        NAME, split, images[:, None], labels.astype(np.int64), len(CLASSES), CLASSES, max_samples
-    )
+    ds = ArrayImageDataset(NAME, split, images[:, None], labels.astype(np.int64), len(CLASSES), CLASSES, max_samples)
+    ds.data_dir = str(folder)  # recorded in the prepare manifest
+    return ds

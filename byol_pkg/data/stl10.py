@@ -45,11 +45,14 @@ def find_dir(root: Path | None, split: str) -> Path | None:
 
 
 def _count(path: Path) -> int:
+    """Number of 3x96x96 images in ``path`` (its size must be a positive multiple of one image)."""
     size = path.stat().st_size
     if size % IMAGE_BYTES:
         raise DatasetFormatError(
             path, f"size {size} is not a multiple of {IMAGE_BYTES} (3x96x96); truncated?"
         )
+    if not size:
+        raise DatasetFormatError(path, f"empty file; expected N x {IMAGE_BYTES} bytes of 3x96x96 images")
     return size // IMAGE_BYTES
 
 
@@ -116,14 +119,18 @@ def build_stl10(
             "or set data.download: true",
         )
     classes = _class_names(folder)
+    ds: ImageDataset
     if split in ("train", "test"):
-        return _labelled(folder, split, max_samples, classes)
-    if split == "unlabeled":
-        return _unlabeled(folder, max_samples, classes)
-    train = _labelled(folder, "train", max_samples, classes)
-    rest = None if max_samples is None else max_samples - len(train)
-    if rest is not None and rest <= 0:
-        parts: list[ImageDataset] = [train]
+        ds = _labelled(folder, split, max_samples, classes)
+    elif split == "unlabeled":
+        ds = _unlabeled(folder, max_samples, classes)
     else:
-        parts = [train, _unlabeled(folder, rest, classes)]
-    return ConcatImageDataset(NAME, split, parts, NUM_CLASSES, classes)
+        train = _labelled(folder, "train", max_samples, classes)
+        rest = None if max_samples is None else max_samples - len(train)
+        if rest is not None and rest <= 0:
+            parts: list[ImageDataset] = [train]
+        else:
+            parts = [train, _unlabeled(folder, rest, classes)]
+        ds = ConcatImageDataset(NAME, split, parts, NUM_CLASSES, classes)
+    ds.data_dir = str(folder)  # recorded in the prepare manifest
+    return ds

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -31,8 +33,12 @@ def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
     if requested == "cuda":
         requested = f"cuda:{local_rank}"
     device = torch.device(requested)
+    if device.type == "cuda" and torch.cuda.is_available() and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"config key 'train.device' is {requested!r} but this machine has "
+                          f"{torch.cuda.device_count()} GPU(s)")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device: CUDA was requested but torch sees no GPU; use train.device=cpu")
+        raise ConfigError(f"config key 'train.device' is {requested!r} but torch sees no GPU here; use "
+                          "train.device=cpu (or auto)")
     return device
 
 

@@ -16,6 +16,7 @@ from ..config import Config, config_from_dict
 from ..errors import CheckpointError, ConfigError
 from ..io import atomic_torch_save, atomic_write_json
 from .checkpoint import read_checkpoint
+from .run_folder import config_fingerprint
 
 log = logging.getLogger(__name__)
 EPOCH_FILE = re.compile(r"epoch_(\d+)\.pt")
@@ -29,6 +30,14 @@ def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
 def encoder_state(online: nn.Module) -> dict[str, torch.Tensor]:
     """The online encoder's plain state dict (library parameter names, CPU tensors)."""
     return cpu_state(online.encoder)
+
+
+def first_nonfinite(state: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor of ``state`` holding a NaN or an infinity (None: all finite)."""
+    for name, tensor in state.items():
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
 
 
 def write_encoder(path: str | Path, state: dict[str, torch.Tensor], cfg: Config, step: int,
@@ -80,9 +89,13 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, pretrain_epoch: i
     except RuntimeError as err:
         raise CheckpointError(f"checkpoint {checkpoint}: online encoder does not fit its config "
                               f"({str(err).strip().splitlines()[0][:200]})") from None
+    bad = first_nonfinite(encoder.state_dict())
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {checkpoint}: the online encoder holds non-finite values (first: {bad}); "
+                              f"nothing was written to {out}")
     epoch = checkpoint_epoch(checkpoint) if pretrain_epoch is None else int(pretrain_epoch)
     if epoch is None:
         log.warning("%s is not an epoch_XXXX.pt checkpoint: encoder.json gets no pretrain_epoch", checkpoint)
     extra = {"pretrain_epoch": epoch} if epoch is not None else {}
-    write_encoder(out, cpu_state(encoder), cfg, int(state["step"]), **extra)
+    write_encoder(out, cpu_state(encoder), cfg, int(state["step"]), config_sha256=config_fingerprint(cfg), **extra)
     return {"checkpoint": str(checkpoint), "out": str(out), "step": int(state["step"]), **extra}

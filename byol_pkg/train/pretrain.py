@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -22,9 +23,9 @@ from .. import __version__
 from ..augment import ViewTransform
 from ..augment.batched import BatchedViewTransform
 from ..config import Config, dump_yaml, to_dict, to_flat_dict
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, DivergenceError, Interrupted
 from ..data import ImageDataset, build_dataset
-from ..io import atomic_write_json, atomic_write_text
+from ..io import atomic_write_json, atomic_write_text, check_output_path
 from ..loss import collapse_std
 from ..models import ema_pairs, update_target
 from ..models.sync_bn import convert_sync_batchnorm
@@ -35,19 +36,15 @@ from ..schedules import StepPlan, scaled_lr, scheduled_tau, warmup_cosine_lr
 from .batched_stream import BatchedTwoViews, ViewDraws, collate_draws, device_images, has_fixed_size_images
 from .checkpoint import CheckpointManager
 from .distributed import DistInfo, all_reduce_mean, cleanup, init_distributed, resolve_device
-from .export import encoder_state, write_encoder
+from .export import encoder_state, first_nonfinite, write_encoder
+from .interrupts import StopRequest, ignore_stop_signals, signal_name
 from .methods import batch_loss, build_method_networks
 from .metrics_log import MetricsLog
+from .run_folder import RunLock, check_run_folder, config_fingerprint, first_difference
 from .stream import StreamBatchSampler, TwoViewDataset
 
 log = logging.getLogger("byol_pkg.pretrain")
 
-#: Config keys that may change between a run and its resume (they do not change what is learned).
-RESUMABLE_CHANGES = (
-    "train.max_steps", "train.progress", "train.log_every_steps", "train.checkpoint_every_steps",
-    "train.checkpoint_every_epochs", "train.device", "train.compile", "train.deterministic", "train.cpu_threads",
-    "data.num_workers", "data.root", "data.download", "augment.on_device", "augment.decode", "augment.backend",
-)
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -114,7 +111,8 @@ def build_view_stream(cfg: Config, dataset: ImageDataset, sampler: StreamBatchSa
     """``(view1, view2, labels)`` micro-batches of the stream: views made image by image in the DataLoader
     workers (``augment.backend: reference``) or for the whole micro-batch on ``device`` (``batched``)."""
     workers = dict(num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda", persistent_workers=False,
-                   prefetch_factor=4 if cfg.data.num_workers > 0 else None)
+                   prefetch_factor=4 if cfg.data.num_workers > 0 else None,
+                   worker_init_fn=ignore_stop_signals if cfg.data.num_workers > 0 else None)
     if cfg.augment.backend == "reference":
         return DataLoader(TwoViewDataset(dataset, _view_transform(cfg, 1), _view_transform(cfg, 2), cfg.seed),
                           batch_sampler=sampler, **workers)
@@ -133,29 +131,40 @@ def _check_resume_config(saved: dict, cfg: Config, path: str) -> None:
     """Refuse to resume a checkpoint written with a config that changes what is learned."""
     from ..config import config_from_dict
 
-    old = to_flat_dict(config_from_dict(saved, path))
-    new = to_flat_dict(cfg)
-    for key, value in new.items():
-        if key not in RESUMABLE_CHANGES and old.get(key) != value:
-            raise CheckpointError(
-                f"{path} was written with {key}={old.get(key)!r} but the config now says {value!r}; "
-                "resume with the same config or write to a new --out folder"
-            )
+    diff = first_difference(config_from_dict(saved, path), cfg)
+    if diff is not None:
+        key, old, new = diff
+        raise CheckpointError(f"{path} was written with {key}={old!r} but the config now says {new!r}; "
+                              "resume with the same config or write to a new --out folder")
 
 
 def export_encoder(out_dir: Path, online: nn.Module, cfg: Config, step: int) -> Path:
-    """Write ``encoder.pt`` (online encoder state dict) and ``encoder.json`` (how to rebuild it)."""
-    return write_encoder(Path(out_dir) / "encoder.pt", encoder_state(online), cfg, step)
+    """Write ``encoder.pt`` (online encoder state dict) and ``encoder.json`` (how to rebuild it, and the
+    fingerprint of the config that trained it). A non-finite encoder is never written (:class:`DivergenceError`)."""
+    state = encoder_state(online)
+    bad = first_nonfinite(state)
+    if bad is not None:
+        raise DivergenceError(f"the online encoder holds non-finite values (first: {bad}) at step {step}; "
+                              f"nothing was written to {Path(out_dir) / 'encoder.pt'}")
+    return write_encoder(Path(out_dir) / "encoder.pt", state, cfg, step, config_sha256=config_fingerprint(cfg))
 
 
-def pretrain(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
+def pretrain(cfg: Config, out_dir: str | Path, overwrite: bool = False,
+             resume_command: str | None = None) -> dict[str, Any]:
     """Pretrain ``cfg.method`` (BYOL unless configured) and write the run folder ``out_dir``; resumes from its
-    last checkpoint."""
-    out_dir = Path(out_dir)
+    last checkpoint. The folder is locked while written (:class:`~byol_pkg.train.run_folder.RunLock`); a folder
+    holding a run of another config is refused unless ``overwrite``. SIGINT/SIGTERM save a checkpoint and raise
+    :class:`~byol_pkg.errors.Interrupted` (its message shows ``resume_command``); a non-finite loss raises
+    :class:`~byol_pkg.errors.DivergenceError`."""
+    out_dir = check_output_path(out_dir, "--out", folder=True)
     device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
     info = init_distributed(device)
+    lock = RunLock(out_dir) if info.is_main else contextlib.nullcontext()
     try:
-        return _pretrain(cfg, out_dir, device, info)
+        with lock:
+            if info.is_main:
+                check_run_folder(out_dir, cfg, overwrite)
+            return _pretrain(cfg, out_dir, device, info, resume_command)
     finally:
         cleanup(info)
 
@@ -180,6 +189,7 @@ class Run:
     memory_format: torch.memory_format
     ema: tuple[list, list]  # (target, online) parameter pairs updated by the EMA
     step: int = 0  # optimiser steps done
+    saved_step: int | None = None  # step of the newest checkpoint written or resumed from
 
     def state(self) -> dict[str, Any]:
         """The checkpoint of the run at its current step."""
@@ -229,6 +239,7 @@ def resume(run: Run) -> None:
     if "scaler" in state and state["scaler"]:
         run.scaler.load_state_dict(state["scaler"])
     run.step = int(state["step"])
+    run.saved_step = run.step
 
 
 def start_outputs(run: Run) -> MetricsLog | None:
@@ -242,6 +253,7 @@ def start_outputs(run: Run) -> MetricsLog | None:
     if run.step == 0 and cfg.train.checkpoint_every_epochs:
         # epoch 0: the initialisation itself, so that kNN against epoch starts from the random network
         run.checkpoints.save(run.state(), keep_epoch=0)
+        run.saved_step = 0
     log.info("%s pretraining: %s on %s (%d images), %d process(es) x batch %d x accumulation %d = global "
              "batch %d; K=%d optimiser steps (warm-up %d), peak lr %.4g, device %s (%d threads), precision %s, "
              "augmentation %s",
@@ -269,15 +281,37 @@ def optimizer_step(run: Run) -> tuple[float, float]:
     return lr, tau
 
 
-def checkpoint_if_due(run: Run) -> None:
-    """Save every ``checkpoint_every_steps``, at each kept epoch (``checkpoint_every_epochs``) and at the end."""
+def checkpoint_if_due(run: Run, training_log: TrainingLog) -> None:
+    """Save every ``checkpoint_every_steps``, at each kept epoch (``checkpoint_every_epochs``) and at the end;
+    never a state reached through a non-finite loss (:meth:`TrainingLog.check_finite` first)."""
     cfg, step = run.cfg, run.step
     epoch_done = _epoch_boundary(step, run.plan)
     keep_epoch = (epoch_done if epoch_done and cfg.train.checkpoint_every_epochs
                   and epoch_done % cfg.train.checkpoint_every_epochs == 0 else None)
-    if run.info.is_main and (step % cfg.train.checkpoint_every_steps == 0 or keep_epoch
-                             or step == run.plan.stop_step):
-        run.checkpoints.save(run.state(), keep_epoch=keep_epoch)
+    if step % cfg.train.checkpoint_every_steps == 0 or keep_epoch or step == run.plan.stop_step:
+        training_log.check_finite()  # on every process (a collective under torchrun)
+        if run.info.is_main:
+            run.checkpoints.save(run.state(), keep_epoch=keep_epoch)
+        run.saved_step = step
+
+
+def stop_if_requested(run: Run, stop: StopRequest, training_log: TrainingLog, resume_command: str | None) -> None:
+    """After a SIGINT/SIGTERM: save a checkpoint of the step just finished (unless the last one holds it) and
+    raise :class:`Interrupted` with the command that resumes. Under torchrun the processes agree at log steps."""
+    if run.info.enabled and run.step % run.cfg.train.log_every_steps:
+        return
+    signum = stop.agreed(run.info.enabled, run.device)
+    if signum is None:
+        return
+    training_log.check_finite()
+    if run.saved_step != run.step:
+        if run.info.is_main:
+            run.checkpoints.save(run.state())
+        run.saved_step = run.step
+    training_log.progress.close()
+    resume = f"; resume with: {resume_command}" if resume_command else ""
+    raise Interrupted(f"{signal_name(signum)} at step {run.step} of {run.plan.stop_step}; checkpoint "
+                      f"{run.checkpoints.last} holds step {run.step}{resume}", signum)
 
 
 class TrainingLog:
@@ -289,6 +323,7 @@ class TrainingLog:
         self.progress = StepProgress("pretrain", run.plan.stop_step, run.step, run.cfg.train.log_every_steps,
                                      mode=run.cfg.train.progress, enabled=run.info.is_main)
         self.loss_sum = torch.zeros((), device=run.device)
+        self.first_bad_step = torch.full((), -1, dtype=torch.long, device=run.device)  # first non-finite loss
         self.run_t0 = time.perf_counter()
         self.window_t0, self.wait, self.steps = self.run_t0, 0.0, 0
 
@@ -301,7 +336,32 @@ class TrainingLog:
             t = time.perf_counter()
 
     def add_loss(self, loss: torch.Tensor) -> None:
-        self.loss_sum += loss.detach()
+        """Add a micro-batch's loss to the window's sum and note the step if it is not finite (on the device: no
+        synchronisation here; :meth:`check_finite` reads it at log steps, checkpoints and the end)."""
+        loss = loss.detach()
+        self.loss_sum += loss
+        bad = (self.first_bad_step < 0) & ~torch.isfinite(loss)
+        self.first_bad_step = torch.where(bad, self.run.step + 1, self.first_bad_step)
+
+    def check_finite(self) -> None:
+        """Raise :class:`DivergenceError` (one line: the step, the last finite checkpoint) if any loss so far was
+        not finite, on any process."""
+        first_bad = self.first_bad_step
+        if self.run.info.enabled:
+            import torch.distributed as dist
+
+            first_bad = first_bad.clone()
+            dist.all_reduce(first_bad, op=dist.ReduceOp.MAX)
+        step = int(first_bad)
+        if step < 0:
+            return
+        self.progress.close()
+        run = self.run
+        kept = (f"the last finite checkpoint is {run.checkpoints.last} (step {run.saved_step})"
+                if run.saved_step is not None else "no checkpoint was written")
+        raise DivergenceError(
+            f"pretraining diverged: the loss became non-finite at step {step} (peak lr {run.plan.peak_lr:.4g}); "
+            f"{kept}; no encoder was exported. Lower optim.base_lr or check the augmentation statistics")
 
     def step_done(self, lr: float, tau: float, monitor: torch.Tensor) -> None:
         run, plan = self.run, self.run.plan
@@ -309,6 +369,7 @@ class TrainingLog:
         if run.step % run.cfg.train.log_every_steps != 0 and run.step != plan.stop_step:
             self.progress.update(run.step)
             return
+        self.check_finite()
         mean_loss = all_reduce_mean(self.loss_sum / (self.steps * plan.accumulate), run.info)
         elapsed = time.perf_counter() - self.window_t0
         row = {
@@ -329,9 +390,19 @@ class TrainingLog:
         self.window_t0, self.wait, self.steps = time.perf_counter(), 0.0, 0
 
 
-def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) -> dict[str, Any]:
+def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo,
+              resume_command: str | None = None) -> dict[str, Any]:
+    with StopRequest() as stop:
+        return _train(cfg, out_dir, device, info, stop, resume_command)
+
+
+def _train(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo, stop: StopRequest,
+           resume_command: str | None) -> dict[str, Any]:
     run = setup(cfg, out_dir, device, info)
     resume(run)
+    done = finished_run(run)
+    if done is not None:
+        return done
     metrics = start_outputs(run)
     plan = run.plan
     model: nn.Module = run.online
@@ -363,19 +434,40 @@ def _pretrain(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo) 
         if last_micro:
             lr, tau = optimizer_step(run)
             training_log.step_done(lr, tau, monitor)
-            checkpoint_if_due(run)
+            checkpoint_if_due(run, training_log)
+            stop_if_requested(run, stop, training_log, resume_command)
+    training_log.check_finite()
     training_log.progress.close()
 
     summary = {"step": run.step, "total_steps": plan.steps.total_steps, "stop_step": plan.stop_step,
                "complete": run.step >= plan.steps.total_steps, "global_batch": plan.global_batch,
                "accumulate_steps": plan.accumulate, "world_size": info.world_size, "peak_lr": plan.peak_lr,
-               "epoch_size": plan.steps.epoch_size, "wall_s": time.perf_counter() - training_log.run_t0}
+               "epoch_size": plan.steps.epoch_size, "wall_s": time.perf_counter() - training_log.run_t0,
+               "config_sha256": config_fingerprint(cfg)}
     if info.is_main:
         export_encoder(out_dir, run.online, cfg, run.step)
         atomic_write_json(out_dir / "summary.json", summary)
         log.info("done: %d/%d steps; online encoder written to %s", run.step, plan.steps.total_steps,
                  out_dir / "encoder.pt")
     return summary
+
+
+def finished_run(run: Run) -> dict[str, Any] | None:
+    """The summary of a run folder that already holds this run, finished (no checkpoint left to resume from, a
+    ``summary.json`` of the same config that reached this run's stop step, and its ``encoder.pt``): nothing is
+    retrained. ``None`` otherwise."""
+    if run.step > 0 or not run.info.is_main:
+        return None
+    path = run.out_dir / "summary.json"
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if (isinstance(summary, dict) and summary.get("config_sha256") == config_fingerprint(run.cfg)
+            and summary.get("step", -1) >= run.plan.stop_step and (run.out_dir / "encoder.pt").is_file()):
+        log.info("%s already holds this run, finished at step %s: nothing to do", run.out_dir, summary["step"])
+        return summary
+    return None
 
 
 def _describe(cfg: Config) -> str:

@@ -38,10 +38,12 @@ class TransferDataset(ImageDataset):
         classes: Sequence[str],
         split_rule: str,
         base_dir: Path | None = None,
+        list_files: Sequence[Path] = (),
     ) -> None:
         self.paths = list(paths)
         self.split_rule = split_rule
         self.base_dir = base_dir  # the dataset folder the paths live under
+        self.list_files = [Path(p) for p in list_files]  # the creators' files that list the split's images
         super().__init__(name, split, targets, len(classes), 3, classes)
 
     def load_image(self, index: int) -> torch.Tensor:
@@ -82,6 +84,8 @@ def locate(
                             f"automatic download is not available for '{name}'; {how_to_get}")
         downloader(root)
         base = find_base(cands, required)
+    if base is not None:
+        check_kinds(base, required)
     if base is None:
         missing = ""
         if cands and cands[0].is_dir():
@@ -94,12 +98,30 @@ def locate(
     return base
 
 
+#: Suffixes of the required paths that are files; every other required path is a folder.
+FILE_SUFFIXES = (".txt", ".mat")
+
+
+def check_kinds(base: Path, required: Sequence[str]) -> None:
+    """Raise :class:`DatasetFormatError` when a required folder is a file or a required list file a folder."""
+    for rel in required:
+        path = base / rel
+        want_file = path.suffix in FILE_SUFFIXES
+        if want_file and not path.is_file():
+            raise DatasetFormatError(path, "not a regular file; expected a list / label file")
+        if not want_file and not path.is_dir():
+            raise DatasetFormatError(path, "not a folder; expected a folder of the dataset's layout")
+
+
 def read_lines(path: Path, skip_comments: bool = True) -> list[str]:
     """Stripped non-empty lines of a text list file (``#`` comment lines dropped)."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
+    except PermissionError:
+        raise  # the system refused the read: exit 7 with the file and reason, like every other data file
     except OSError as exc:
-        raise DatasetFormatError(path, f"cannot read list file ({exc})") from exc
+        raise DatasetFormatError(path, f"cannot read list file ({exc.strerror or exc}); expected a text file "
+                                       "with one entry per line") from exc
     lines = [ln.strip() for ln in text.splitlines()]
     return [ln for ln in lines if ln and not (skip_comments and ln.startswith("#"))]
 
@@ -134,11 +156,14 @@ def rule_text(rule: str, split: str) -> str:
 
 
 def make_dataset(name: str, split: str, listing: Listing, classes: Sequence[str], rule: str,
-                 max_samples: int | None, base_dir: Path | None = None) -> TransferDataset:
-    """The dataset of ``listing``, cut to its first ``max_samples`` items."""
+                 max_samples: int | None, base_dir: Path | None = None,
+                 list_files: Sequence[Path] = ()) -> TransferDataset:
+    """The dataset of ``listing``, cut to its first ``max_samples`` items; ``list_files`` are the files that
+    named its images (``byol prepare`` checks that every named image exists)."""
     paths, labels = listing
     n = limit(len(paths), max_samples)
-    return TransferDataset(name, split, paths[:n], np.asarray(labels, dtype=np.int64)[:n], classes, rule, base_dir)
+    return TransferDataset(name, split, paths[:n], np.asarray(labels, dtype=np.int64)[:n], classes, rule, base_dir,
+                           list_files)
 
 
 def keep_existing(name: str, paths: Sequence[str], labels: np.ndarray) -> Listing:
@@ -180,13 +205,21 @@ def label_of(name_to_label: dict[str, int], key: str, path: Path, line: str) -> 
 
 def load_mat(path: Path) -> dict:
     """A MATLAB .mat file (``scipy.io.loadmat(squeeze_me=True)``), or :class:`DatasetFormatError`."""
+    import struct
+    import zlib
+
     import scipy.io
     from scipy.io.matlab import MatReadError
 
+    if not path.is_file():
+        raise DatasetFormatError(path, "missing or not a file; expected a MATLAB .mat file")
     try:
-        return scipy.io.loadmat(str(path), squeeze_me=True)
-    except (MatReadError, ValueError, TypeError, OSError, NotImplementedError) as exc:
-        raise DatasetFormatError(path, f"not a readable .mat file ({exc})") from exc
+        return scipy.io.loadmat(str(path), squeeze_me=True)  # MATLAB v4/v5 data only: nothing is unpickled
+    except (MatReadError, ValueError, TypeError, OSError, NotImplementedError, KeyError, IndexError, AttributeError,
+            EOFError, struct.error, zlib.error, MemoryError, OverflowError) as exc:
+        msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise DatasetFormatError(path, f"not a readable .mat file ({msg}); truncated or corrupt? "
+                                       "expected a MATLAB v5 .mat file as the creators ship it") from None
 
 
 def table3_info(name: str, display: str, num_classes: int, metric: str, sizes: tuple[int, int, int, int],

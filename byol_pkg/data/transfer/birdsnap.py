@@ -129,4 +129,5 @@ def build_birdsnap(root: Path | None, split: str, download: bool = False, max_sa
                            lambda y: per_class_holdout(y, val_counts, SEED, cap=True))
     rule = {"test": "test_images.txt (present on disk)", "trainval": "images.txt minus test (present on disk)"}.get(
         split, "per species as many val images as test_images.txt lists, from the sorted trainval list")
-    return make_dataset(NAME, split, chosen, classes, rule_text(rule, split), max_samples, base)
+    named_by = base / ("test_images.txt" if split == "test" else "images.txt")
+    return make_dataset(NAME, split, chosen, classes, rule_text(rule, split), max_samples, base, [named_by])

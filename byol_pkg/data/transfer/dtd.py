@@ -64,4 +64,5 @@ def build_dtd(root: Path | None, split: str, download: bool = False, max_samples
     classes = sorted(e.name for e in os.scandir(base / "images") if e.is_dir() and not e.name.startswith("."))
     listing = read_split(base, FILES[split], classes)
     rule = f"{split}: official " + " + ".join(f"{f}{PARTITION}.txt" for f in FILES[split])
-    return make_dataset(NAME, split, listing, classes, rule, max_samples, base)
+    named_by = [base / "labels" / f"{f}{PARTITION}.txt" for f in FILES[split]]
+    return make_dataset(NAME, split, listing, classes, rule, max_samples, base, named_by)

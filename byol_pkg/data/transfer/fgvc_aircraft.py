@@ -58,4 +58,4 @@ def build_fgvc_aircraft(root: Path | None, split: str, download: bool = False, m
     classes = read_lines(data / "variants.txt")
     listing = read_split(data, split, classes)
     return make_dataset(NAME, split, listing, classes, f"{split}: official images_variant_{split}.txt",
-                        max_samples, base)
+                        max_samples, base, [data / f"images_variant_{split}.txt"])

@@ -85,4 +85,5 @@ def build_flowers102(root: Path | None, split: str, download: bool = False, max_
                   torchvision_downloader("Flowers102"), HOW)
     listing, num_classes = read_split(base, split)
     rule = f"{split}: official setid.mat " + " + ".join(SET_KEYS[split])
-    return make_dataset(NAME, split, listing, class_names(num_classes), rule, max_samples, base)
+    return make_dataset(NAME, split, listing, class_names(num_classes), rule, max_samples, base,
+                        [base / "setid.mat"])

@@ -61,4 +61,5 @@ def build_food101(root: Path | None, split: str, download: bool = False, max_sam
                             lambda y: per_class_holdout(y, VAL_PER_CLASS, SEED))
     rule = {"test": "creators' test list", "trainval": "creators' train list"}.get(
         split, f"{VAL_PER_CLASS} per class of the sorted train list held out as val")
-    return make_dataset(NAME, split, listing, classes, rule_text(rule, split), max_samples, base)
+    named_by = base / "meta" / ("test.txt" if split == "test" else "train.txt")
+    return make_dataset(NAME, split, listing, classes, rule_text(rule, split), max_samples, base, [named_by])

@@ -78,4 +78,5 @@ def build_oxford_pets(root: Path | None, split: str, download: bool = False, max
                            lambda y: per_class_holdout(y, VAL_PER_CLASS, SEED))
     rule = {"test": "creators' test list", "trainval": "creators' trainval list"}.get(
         split, f"{VAL_PER_CLASS} per class of the sorted trainval list held out as val")
-    return make_dataset(NAME, split, chosen, classes, rule_text(rule, split), max_samples, base)
+    named_by = base / "annotations" / ("test.txt" if split == "test" else "trainval.txt")
+    return make_dataset(NAME, split, chosen, classes, rule_text(rule, split), max_samples, base, [named_by])

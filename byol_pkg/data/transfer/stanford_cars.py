@@ -85,11 +85,12 @@ def build_stanford_cars(root: Path | None, split: str, download: bool = False, m
     """Stanford Cars (196 classes): train / val (stratified 1,650, seed 0) / trainval / test."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), REQUIRED, LAYOUT, download, None, HOW)
     classes = read_class_names(base / "devkit")
-    trainval = read_annotations(base / "devkit" / "cars_train_annos.mat", base / "cars_train", len(classes))
+    train_annos = base / "devkit" / "cars_train_annos.mat"
+    trainval = read_annotations(train_annos, base / "cars_train", len(classes))
+    named_by = find_test_annotations(base, split) if split == "test" else train_annos
     listing = holdout_split(
-        split, trainval,
-        lambda: read_annotations(find_test_annotations(base, split), base / "cars_test", len(classes)), holdout)
+        split, trainval, lambda: read_annotations(named_by, base / "cars_test", len(classes)), holdout)
     rule = {"test": "creators' test set", "trainval": "creators' train set"}.get(
         split, f"class-stratified hold-out of round(n x {PAPER_VAL}/{PAPER_TRAINVAL}) images of the sorted "
                "train list as val")
-    return make_dataset(NAME, split, listing, classes, rule_text(rule, split), max_samples, base)
+    return make_dataset(NAME, split, listing, classes, rule_text(rule, split), max_samples, base, [named_by])

@@ -84,4 +84,5 @@ def build_sun397(root: Path | None, split: str, download: bool = False, max_samp
                             lambda y: per_class_holdout(y, VAL_PER_CLASS, SEED))
     rule = {"test": "Testing_01", "trainval": "Training_01"}.get(
         split, f"{VAL_PER_CLASS} per class of the sorted Training_01 list held out as val")
-    return make_dataset(NAME, split, listing, classes, rule_text(rule, split), max_samples, base)
+    named_by = parts / PARTITION_FILES[1 if split == "test" else 0]
+    return make_dataset(NAME, split, listing, classes, rule_text(rule, split), max_samples, base, [named_by])

@@ -99,4 +99,4 @@ def build_voc2007(root: Path | None, split: str, download: bool = False, max_sam
         downloader(split)(root)  # the test tar comes separately from trainval
     listing = read_split(voc, split)
     return make_dataset(NAME, split, listing, CLASSES, f"{split}: official ImageSets/Main/{split}.txt",
-                        max_samples, voc)
+                        max_samples, voc, [voc / "ImageSets" / "Main" / f"{split}.txt"])
