@@ -144,6 +144,15 @@ class Interrupted(ByolError):
         self.label = "stopped"
 
 
+class SignalStop(KeyboardInterrupt):
+    """SIGTERM raised as an interrupt (like Ctrl-C's ``KeyboardInterrupt``, so that no ``except Exception``
+    swallows it) in commands that have no step to finish first; ``byol`` exits with ``128 + signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 #: The exit code of an ``OSError`` the system raised (disk full, permission, read-only file system).
 OS_ERROR_EXIT = 7
 

@@ -51,9 +51,13 @@ def _smk(workdir: Path, profile: str, config: Path, *args: str, env: dict | None
             weights = workdir / method["weights"]
             weights.parent.mkdir(parents=True, exist_ok=True)
             weights.touch()
+    # the default profile is not named: Snakemake must find it next to workflow/Snakefile by itself
+    chosen = [] if profile == "default" else ["--workflow-profile", str(PROFILES / profile)]
     cmd = [_tool("snakemake"), "-s", str(ROOT / "workflow" / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(config), "--workflow-profile", str(PROFILES / profile), *args]
-    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env or _env())
+           "--configfile", str(config), *chosen, *args]
+    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env or _env())
+    assert f"workflow specific profile {PROFILES / profile} " in res.stderr, res.stderr[-2000:]
+    return res
 
 
 JOB = re.compile(r"^(?:local)?rule (\w+):\n((?:    .*\n)+)(?:Shell command: (.*))?", re.M)
@@ -272,6 +276,7 @@ def test_sbatch_for_the_8_gpu_imagenet_pretraining(fake_slurm, dry_runs):
     assert not {"--mem", "--cpus-per-task", "--gres"} & {a.split("=")[0] for a in call}
     wrap = _option(call, "--wrap")
     assert "--target-jobs 'pretrain:run=imagenet,seed=0'" in wrap and "--executor slurm-jobstep" in wrap
+    assert "--requeue" in call  # slurm-requeue: a preempted job goes back to the queue and resumes
 
 
 def test_sbatch_for_the_1_gpu_cifar10_pretraining(fake_slurm, dry_runs):

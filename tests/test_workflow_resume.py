@@ -53,9 +53,9 @@ def test_killed_pretraining_job_resumes_and_keeps_its_curve(tmp_path):
     before = pd.read_csv(metrics)
     assert not (work / TARGET).exists() and len(before) > 20
 
-    subprocess.run(_snakemake(work, config, "--unlock"), env=env, check=True, capture_output=True)
-    res = subprocess.run(_snakemake(work, config, "--rerun-incomplete", TARGET), env=env, capture_output=True,
-                         text=True, timeout=600)
+    # the same command again, no --unlock, no --rerun-incomplete: the workflow releases the killed run's locks and
+    # its default profile (found next to workflow/Snakefile) reruns what was left incomplete
+    res = subprocess.run(_snakemake(work, config, TARGET), env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     log = (work / "results/pretrain/tiny/seed0/train.log").read_text()
     assert "resuming from results/pretrain/tiny/seed0/checkpoints/" in log

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 
 from .. import __version__
 from . import data, evaluate, results, train
@@ -30,25 +31,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm(signum: int, _frame: object) -> None:
+    from ..errors import SignalStop
+
+    raise SignalStop(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command. A :class:`ByolError` becomes one line on stderr and its exit code (the
-    table in :mod:`byol_pkg.errors`); so does an ``OSError`` (disk full, permission: exit 7). ``BYOL_DEBUG=1``
-    keeps the traceback instead."""
+    table in :mod:`byol_pkg.errors`); so does an ``OSError`` (disk full, permission: exit 7). SIGINT and SIGTERM
+    end a command with one line and ``128 + signal`` (pretraining first saves a checkpoint; finished outputs are
+    written atomically, so they are whole or absent). ``BYOL_DEBUG=1`` keeps the traceback instead."""
+    import signal
+
     from ..errors import OS_ERROR_EXIT, ByolError, os_error_line
+    from ..train.interrupts import signal_name
 
     args = build_parser().parse_args(argv)
+    debug = bool(os.environ.get("BYOL_DEBUG"))
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         return args.func(args)
     except ByolError as err:
-        if os.environ.get("BYOL_DEBUG"):
+        if debug:
             raise
         print(f"byol {args.command}: {err.label}: {err}", file=sys.stderr)
         return err.exit_code
     except OSError as err:
-        if os.environ.get("BYOL_DEBUG"):
+        if debug:
             raise
         print(f"byol {args.command}: error: {os_error_line(err)}", file=sys.stderr)
         return OS_ERROR_EXIT
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM as SignalStop
+        if debug:
+            raise
+        signum = getattr(err, "signum", signal.SIGINT)
+        print(f"byol {args.command}: stopped: {signal_name(signum)} before the command finished; its finished "
+              "outputs are intact, and the same command continues (sweeps from their last checkpoint)",
+              file=sys.stderr)
+        return 128 + signum
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from ..errors import SplitError
 from ..io import atomic_write_json, read_json
@@ -22,6 +21,8 @@ def heldout_indices(labels: np.ndarray, val_size: int | float, seed: int = 0) ->
     """``(train_idx, val_idx)``, sorted, class-stratified; ``val_size``: a count or a fraction of the split."""
     idx = np.arange(len(labels))
     try:
+        from sklearn.model_selection import train_test_split  # imported here: scikit-learn loads slowly
+
         train_idx, val_idx = train_test_split(idx, test_size=val_size, random_state=seed, stratify=labels)
     except ValueError as err:  # too few images, or a class with a single image
         raise SplitError(f"cannot hold out a class-stratified validation set of {val_size} from {len(labels)} "

@@ -4,6 +4,7 @@ of targets. Nothing here changes `config`."""
 
 import functools
 import re
+import shlex
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -47,6 +48,11 @@ def _expand_ablations(ablations, methods, runs):
                     "trained by a pretraining run"
                 )
             run = spec["pretrain"]
+            if run not in runs:
+                raise ValueError(
+                    f"config: methods.{method}.pretrain: no pretraining run '{run}'; "
+                    f"configured runs: {', '.join(runs)}"
+                )
             for variant, sets in ablation["variants"].items():
                 variant_run = run
                 if sets:
@@ -92,20 +98,27 @@ wildcard_constraints:
     dataset=_alternatives(eval_datasets()),
 
 
-def cli_flags(args):
-    """{"lrs": [0.1, 0.2], "steps": 50, "random_init": True} -> "--lrs 0.1 0.2 --steps 50 --random-init"."""
-    parts = []
+def cli_tokens(args):
+    """{"lrs": [0.1, 0.2], "steps": 50, "random_init": True} -> ["--lrs", "0.1", "0.2", "--steps", "50",
+    "--random-init"]: the options a protocol's `args` add to its byol command (false or null: left out).
+    """
+    tokens = []
     for key, value in (args or {}).items():
         flag = "--{}".format(str(key).replace("_", "-"))
         if value is True:
-            parts.append(flag)
+            tokens.append(flag)
         elif value is False or value is None:
             continue
         elif isinstance(value, (list, tuple)):
-            parts.append(" ".join([flag, *(str(v) for v in value)]))
+            tokens += [flag, *(str(v) for v in value)]
         else:
-            parts.append(f"{flag} {value}")
-    return " ".join(parts)
+            tokens += [flag, str(value)]
+    return tokens
+
+
+def cli_flags(args):
+    """The options of cli_tokens as shell text (each quoted when it needs it): "--lrs 0.1 0.2 --steps 50"."""
+    return " ".join(shlex.quote(token) for token in cli_tokens(args))
 
 
 def protocol_args(entry):
@@ -145,19 +158,22 @@ def pretrain_preset(wildcards):
     return PRETRAIN_RUNS[wildcards.run]["config"]
 
 
+def run_sets(run):
+    """The KEY=VALUE overrides of a pretraining run, as `byol pretrain --set` receives them."""
+    return [
+        f"{key}={value}" for key, value in (PRETRAIN_RUNS[run].get("set") or {}).items()
+    ]
+
+
 def pretrain_overrides(wildcards):
     """The run's --set KEY=VALUE options, the seed first."""
-    sets = {
-        "seed": wildcards.seed,
-        **(PRETRAIN_RUNS[wildcards.run].get("set") or {}),
-    }
-    return " ".join(f"--set {key}={value}" for key, value in sets.items())
+    sets = [f"seed={wildcards.seed}", *run_sets(wildcards.run)]
+    return " ".join(f"--set {shlex.quote(item)}" for item in sets)
 
 
 def pretrain_data_overrides(wildcards):
     """The run's --set options that shape its dataset (all of them; the seed does not)."""
-    sets = PRETRAIN_RUNS[wildcards.run].get("set") or {}
-    return " ".join(f"--set {key}={value}" for key, value in sets.items())
+    return " ".join(f"--set {shlex.quote(item)}" for item in run_sets(wildcards.run))
 
 
 def pretrain_gpus(wildcards):
@@ -226,14 +242,18 @@ def official_depth(wildcards):
 
 
 @functools.cache
-def run_epochs(run):
-    """``optim.epochs`` of a configured run, resolved as ``byol pretrain`` resolves it (preset, then --set)."""
+def run_config(run):
+    """The pretraining settings of a run (ablation variants included), resolved as `byol pretrain` resolves
+    them: its preset or file, then its `set` overrides; raises byol_pkg's ConfigError naming a bad key.
+    """
     from byol_pkg.config import load_config
 
-    sets = PRETRAIN_RUNS[run].get("set") or {}
-    return load_config(
-        PRETRAIN_RUNS[run]["config"], [f"{k}={v}" for k, v in sets.items()]
-    ).optim.epochs
+    return load_config(PRETRAIN_RUNS[run]["config"], run_sets(run))
+
+
+def run_epochs(run):
+    """``optim.epochs`` of a run."""
+    return run_config(run).optim.epochs
 
 
 def epoch_inputs(wildcards):
