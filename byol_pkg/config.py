@@ -469,17 +469,11 @@ def validate(cfg: Config, source: str) -> None:
 
 def _check_backbone(name: str, source: str) -> None:
     """``model.backbone`` names a backbone :func:`~byol_pkg.models.create_backbone` can build."""
-    from .models.backbones import available_backbones
+    from .models.backbones import backbone_name_problem
 
-    if name.startswith("timm:"):
-        import timm
-
-        if not timm.is_model(name.removeprefix("timm:")):
-            raise ConfigError(f"{source}: config key 'model.backbone': timm has no model "
-                              f"'{name.removeprefix('timm:')}' (timm.list_models() lists them)")
-    elif name not in available_backbones():
-        raise ConfigError(f"{source}: config key 'model.backbone' must be one of {', '.join(available_backbones())} "
-                          f"or timm:<name>, got {name!r}")
+    problem = backbone_name_problem(name)
+    if problem is not None:
+        raise ConfigError(f"{source}: config key 'model.backbone': {problem}")
 
 
 def to_dict(cfg: Config) -> dict:

@@ -40,84 +40,87 @@ def _eval(command: str, f: dict, *extra: str, dataset: str = "fashion_mnist", ro
             "--cache-root", "CACHE", *extra]
 
 
-#: (case id, argv built from the files, text the one line must contain)
+#: (case id, argv built from the files, text the one line must contain, exit code): the exit code of the class
+#: raised (byol_pkg/errors.py): 2 config / arguments (ConfigError, UnknownDatasetError, UnknownMetricError,
+#: SplitError), 3 input data (DatasetNotFoundError, DatasetFormatError, InputFileError), 4 checkpoint / encoder
+#: (CheckpointError, EncoderLoadError, OfficialCheckpointError)
 CASES = [
     # a bad dataset name
-    ("knn-dataset", lambda f: _eval("knn", f, dataset="fashon_mnist"), "unknown dataset 'fashon_mnist'"),
-    ("extract-dataset", lambda f: _eval("extract", f, dataset="nope"), "unknown dataset 'nope'"),
-    ("linear-dataset", lambda f: _eval("linear", f, dataset="nope"), "unknown dataset 'nope'"),
-    ("transfer-dataset", lambda f: _eval("transfer-linear", f, dataset="nope"), "unknown dataset 'nope'"),
-    ("finetune-dataset", lambda f: _eval("finetune", f, dataset="nope"), "unknown dataset 'nope'"),
-    ("semisup-dataset", lambda f: _eval("semisup", f, dataset="nope"), "unknown dataset 'nope'"),
+    ("knn-dataset", lambda f: _eval("knn", f, dataset="fashon_mnist"), "unknown dataset 'fashon_mnist'", 2),
+    ("extract-dataset", lambda f: _eval("extract", f, dataset="nope"), "unknown dataset 'nope'", 2),
+    ("linear-dataset", lambda f: _eval("linear", f, dataset="nope"), "unknown dataset 'nope'", 2),
+    ("transfer-dataset", lambda f: _eval("transfer-linear", f, dataset="nope"), "unknown dataset 'nope'", 2),
+    ("finetune-dataset", lambda f: _eval("finetune", f, dataset="nope"), "unknown dataset 'nope'", 2),
+    ("semisup-dataset", lambda f: _eval("semisup", f, dataset="nope"), "unknown dataset 'nope'", 2),
     ("prepare-dataset", lambda f: ["prepare", "--dataset", "nope", "--out", str(f["tmp"] / "m.json")],
-     "unknown dataset 'nope'"),
+     "unknown dataset 'nope'", 2),
     ("subset-dataset", lambda f: ["subset", "--dataset", "nope", "--out", str(f["tmp"] / "s.txt")],
-     "unknown dataset 'nope'"),
+     "unknown dataset 'nope'", 2),
     ("probe-dataset", lambda f: ["probe", "--encoder", str(f["encoder"]), "--dataset", "nope"],
-     "unknown dataset 'nope'"),
+     "unknown dataset 'nope'", 2),
     ("pretrain-dataset", lambda f: ["pretrain", "--config", "demo", "--set", "data.name=nope",
-                                    "--out", str(f["tmp"] / "run")], "data.name"),
+                                    "--out", str(f["tmp"] / "run")], "data.name", 2),
     # a bad metric name
-    ("transfer-metric", lambda f: _eval("transfer-linear", f, "--metric", "top-1"), "unknown metric 'top-1'"),
-    ("finetune-metric", lambda f: _eval("finetune", f, "--metric", "acc"), "unknown metric 'acc'"),
+    ("transfer-metric", lambda f: _eval("transfer-linear", f, "--metric", "top-1"), "unknown metric 'top-1'", 2),
+    ("finetune-metric", lambda f: _eval("finetune", f, "--metric", "acc"), "unknown metric 'acc'", 2),
     # a bad split
-    ("knn-split", lambda f: _eval("knn", f, "--test-split", "tset"), "unknown split 'tset'"),
-    ("linear-split", lambda f: _eval("linear", f, "--test-split", "tset"), "unknown split 'tset'"),
-    ("extract-split", lambda f: _eval("extract", f, "--splits", "tset"), "unknown split 'tset'"),
+    ("knn-split", lambda f: _eval("knn", f, "--test-split", "tset"), "unknown split 'tset'", 2),
+    ("linear-split", lambda f: _eval("linear", f, "--test-split", "tset"), "unknown split 'tset'", 2),
+    ("extract-split", lambda f: _eval("extract", f, "--splits", "tset"), "unknown split 'tset'", 2),
     ("subset-split", lambda f: ["subset", "--dataset", "fashion_mnist", "--root", str(f["data"]), "--split",
-                                "tset", "--out", str(f["tmp"] / "s.txt")], "unknown split 'tset'"),
-    ("semisup-split", lambda f: _eval("semisup", f, "--train-split", "tset"), "unknown split 'tset'"),
+                                "tset", "--out", str(f["tmp"] / "s.txt")], "unknown split 'tset'", 2),
+    ("semisup-split", lambda f: _eval("semisup", f, "--train-split", "tset"), "unknown split 'tset'", 2),
     ("pretrain-split", lambda f: ["pretrain", "--config", "demo", "--set", "data.split=tset", "--set",
-                                  f"data.root={f['data']}", "--out", str(f["tmp"] / "run")], "unknown split 'tset'"),
-    ("transfer-split", lambda f: _eval("transfer-linear", f, "--val-split", "vall"), "unknown split 'vall'"),
-    ("finetune-split", lambda f: _eval("finetune", f, "--train-split", "tset"), "unknown split 'tset'"),
+                                  f"data.root={f['data']}", "--out", str(f["tmp"] / "run")], "unknown split 'tset'", 2),
+    ("transfer-split", lambda f: _eval("transfer-linear", f, "--val-split", "vall"), "unknown split 'vall'", 2),
+    ("finetune-split", lambda f: _eval("finetune", f, "--train-split", "tset"), "unknown split 'tset'", 2),
     ("prepare-config-split", lambda f: ["prepare", "--config", "demo", "--set", "data.split=tset",
-                                        "--out", str(f["tmp"] / "m.json")], "unknown split 'tset'"),
+                                        "--out", str(f["tmp"] / "m.json")], "unknown split 'tset'", 2),
     # a missing file
     ("knn-no-data", lambda f: _eval("knn", f, dataset="cifar10", root="empty"),
-     "dataset 'cifar10' (split 'train') not found"),
-    ("linear-too-small", lambda f: _eval("linear", f, root="tiny"), "pass --val-split or another --val-size"),
+     "dataset 'cifar10' (split 'train') not found", 3),
+    ("linear-too-small", lambda f: _eval("linear", f, root="tiny"), "pass --val-split or another --val-size", 2),
     ("knn-no-encoder", lambda f: ["knn", "--encoder", str(f["tmp"] / "absent.pt"), "--dataset", "fashion_mnist",
-                                  "--root", str(f["data"])], "absent"),
+                                  "--root", str(f["data"])], "absent", 4),
     ("pretrain-no-config", lambda f: ["pretrain", "--config", str(f["tmp"] / "absent.yaml"),
-                                      "--out", str(f["tmp"] / "run")], "absent.yaml"),
-    ("config-no-file", lambda f: ["config", "--config", str(f["tmp"] / "absent.yaml")], "absent.yaml"),
+                                      "--out", str(f["tmp"] / "run")], "absent.yaml", 2),
+    ("config-no-file", lambda f: ["config", "--config", str(f["tmp"] / "absent.yaml")], "absent.yaml", 2),
     ("export-no-checkpoint", lambda f: ["export-encoder", "--checkpoint", str(f["tmp"] / "absent.pt"),
-                                        "--out", str(f["tmp"] / "e.pt")], "absent.pt"),
-    ("results-no-file", lambda f: ["results", str(f["tmp"] / "absent.json")], "absent.json"),
+                                        "--out", str(f["tmp"] / "e.pt")], "absent.pt", 4),
+    ("results-no-file", lambda f: ["results", str(f["tmp"] / "absent.json")], "absent.json", 3),
     ("report-no-file", lambda f: ["report", "--results", str(f["tmp"] / "absent.json"),
-                                  "--out", str(f["tmp"] / "report")], "absent.json"),
-    ("semisup-no-subset", lambda f: _eval("semisup", f, "--subset", str(f["tmp"] / "absent.txt")), "absent.txt"),
+                                  "--out", str(f["tmp"] / "report")], "absent.json", 3),
+    ("semisup-no-subset", lambda f: _eval("semisup", f, "--subset", str(f["tmp"] / "absent.txt")), "absent.txt", 3),
     ("convert-no-file", lambda f: ["convert-official", "--checkpoint", str(f["tmp"] / "absent.pkl"),
-                                   "--out", str(f["tmp"] / "c.pt")], "absent.pkl"),
+                                   "--out", str(f["tmp"] / "c.pt")], "absent.pkl", 4),
     # a malformed file
-    ("knn-bad-batch", lambda f: _eval("knn", f, dataset="cifar10", root="broken"), "test_batch"),
+    ("knn-bad-batch", lambda f: _eval("knn", f, dataset="cifar10", root="broken"), "test_batch", 3),
     ("prepare-bad-batch", lambda f: ["prepare", "--dataset", "cifar10", "--root", str(f["broken"]),
-                                     "--out", str(f["tmp"] / "m.json")], "test_batch"),
+                                     "--out", str(f["tmp"] / "m.json")], "test_batch", 3),
     ("knn-bad-encoder", lambda f: ["knn", "--encoder", str(f["tmp"] / "bad.pt"), "--dataset", "fashion_mnist",
-                                   "--root", str(f["data"])], "bad"),
-    ("config-bad-yaml", lambda f: ["config", "--config", str(f["tmp"] / "bad.yaml")], "bad.yaml"),
+                                   "--root", str(f["data"])], "bad", 4),
+    ("config-bad-yaml", lambda f: ["config", "--config", str(f["tmp"] / "bad.yaml")], "bad.yaml", 2),
     ("pretrain-bad-yaml", lambda f: ["pretrain", "--config", str(f["tmp"] / "bad.yaml"),
-                                     "--out", str(f["tmp"] / "run")], "bad.yaml"),
+                                     "--out", str(f["tmp"] / "run")], "bad.yaml", 2),
     ("probe-bad-encoder", lambda f: ["probe", "--encoder", str(f["tmp"] / "bad.pt"), "--dataset", "fashion_mnist",
-                                     "--root", str(f["data"])], "bad"),
+                                     "--root", str(f["data"])], "bad", 4),
     ("export-bad-checkpoint", lambda f: ["export-encoder", "--checkpoint", str(f["tmp"] / "bad.pt"),
-                                         "--out", str(f["tmp"] / "e.pt")], "bad.pt"),
-    ("results-bad-json", lambda f: ["results", str(f["tmp"] / "bad.json")], "bad.json"),
-    ("results-not-records", lambda f: ["results", str(f["tmp"] / "list.json")], "list.json"),
+                                         "--out", str(f["tmp"] / "e.pt")], "bad.pt", 4),
+    ("results-bad-json", lambda f: ["results", str(f["tmp"] / "bad.json")], "bad.json", 3),
+    ("results-not-records", lambda f: ["results", str(f["tmp"] / "list.json")], "list.json", 3),
     ("report-bad-json", lambda f: ["report", "--results", str(f["tmp"] / "bad.json"),
-                                   "--out", str(f["tmp"] / "report")], "bad.json"),
+                                   "--out", str(f["tmp"] / "report")], "bad.json", 3),
     ("convert-bad-file", lambda f: ["convert-official", "--checkpoint", str(f["tmp"] / "bad.pt"),
-                                    "--out", str(f["tmp"] / "c.pt")], "bad.pt"),
+                                    "--out", str(f["tmp"] / "c.pt")], "bad.pt", 4),
 ]
 
 
-@pytest.mark.parametrize("case, build, expected", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line(files, capsys, case, build, expected):
+@pytest.mark.parametrize("case, build, expected, code", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line(files, capsys, case, build, expected, code):
     argv = [str(files["tmp"] / "cache" / case) if a == "CACHE" else a for a in build(files)]
     rc = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2, err
+    assert rc == code, err
     assert err, "no error message"
     last = err[-1]
     assert last.startswith(f"byol {argv[0]}: error: "), err

@@ -263,9 +263,9 @@ def test_external_torchvision_and_timm_state_dicts(tmp_path, capsys):
     # wrong architecture, or no encoder.json without --backbone: one line naming the file
     capsys.readouterr()
     assert main(["extract", "--encoder", str(ckpt), "--backbone", "resnet50", "--dataset", "digits",
-                 "--splits", "test", "--cache-root", str(tmp_path / "x")]) == 2
+                 "--splits", "test", "--cache-root", str(tmp_path / "x")]) == 4  # EncoderLoadError
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(ckpt) in err and "does not fit the architecture" in err
-    assert main(["extract", "--encoder", str(ckpt), "--dataset", "digits", "--cache-root", str(tmp_path / "x")]) == 2
+    assert main(["extract", "--encoder", str(ckpt), "--dataset", "digits", "--cache-root", str(tmp_path / "x")]) == 4
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "tv.json: missing" in err and "--backbone" in err

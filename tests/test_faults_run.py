@@ -60,7 +60,7 @@ BAD_VALUES = [
     ("optim.base_lr=.nan", "'optim.base_lr' must be a finite number"),
     ("optim.epochs=.inf", "'optim.epochs' must be a finite number"),
     ("augment.std=[0,0,0]", "'augment.std' must hold 3 values > 0"),
-    ("model.backbone=resnet7", "'model.backbone' must be one of"),
+    ("model.backbone=resnet7", "'model.backbone': unknown backbone 'resnet7'"),
     ("model.backbone=timm:no_such_net", "timm has no model 'no_such_net'"),
     ("train.device=gpu0", "'train.device' must be auto, cpu, cuda or cuda:N"),
     ("optim.base_lr=[1", "the value is not valid YAML"),
@@ -392,3 +392,31 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_file(finished_run, tmp_pa
     assert lines[-1].startswith("byol pretrain: error: ") and "File too large" in lines[-1]
     assert not list((tmp_path / "big").rglob("*.tmp")) and not list((tmp_path / "big").rglob(".*.tmp"))
     assert digest(run / "checkpoints/last.pt") == before
+
+
+def test_a_signal_mid_sweep_saves_the_grid_points_checkpoint(finished_run, tmp_path):
+    """SIGTERM during a fine-tuning sweep: the step finishes, its checkpoint is saved in the work folder, one
+    line gives the command that resumes, exit 143 (the resume itself is tested in test_sweep_kill)."""
+    out = tmp_path / "ft.json"
+    argv = ["finetune", "--encoder", str(finished_run / "encoder.pt"), "--dataset", "digits", "--lrs", "0.01",
+            "--wds", "0", "--steps", "100000", "--batch-size", "8", "--checkpoint-every", "100000",
+            "--cache-root", str(tmp_path / "cache"), "--out", str(out)]
+    log = tmp_path / "ft.log"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "byol_pkg", *argv], cwd=REPO, stderr=stderr, text=True)
+        deadline = time.time() + 90
+        while proc.poll() is None and time.time() < deadline and " loss " not in log.read_text():
+            time.sleep(0.05)  # until the first progress line of the SGD steps
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    err = log.read_text()
+    work = tmp_path / "ft.work"
+    lines = err.strip().splitlines()
+    assert proc.returncode == 143 and not any("Traceback" in line for line in lines), err
+    assert lines[-1].startswith("byol finetune: stopped: SIGTERM at step "), lines[-1]
+    assert lines[-1].endswith(f"resume with: byol {' '.join(argv)}"), lines[-1]
+    step = int(lines[-1].split("at step ")[1].split()[0])
+    (checkpoint,) = [p for p in work.rglob("*.ckpt")]
+    assert f"checkpoint {checkpoint} holds step {step}" in lines[-1]
+    assert torch.load(checkpoint, weights_only=True)["step"] == step and 0 < step < 100000
+    assert not out.exists()

@@ -213,7 +213,7 @@ def test_finetune_command_selects_on_validation_refits_and_resumes(encoder_path,
     (work / "final.json").unlink()
     before = sorted(p.name for p in work.rglob("*"))
     other = argv[:-2] + ["--steps", "5", "--out", str(out)]
-    assert main(other) == 2
+    assert main(other) == 6  # SweepStateError
     err = capfd.readouterr().err.strip().splitlines()
     assert "holds another, unfinished sweep (differs in: grid)" in err[-1] and len(err) == 2  # log + one line
     assert sorted(p.name for p in work.rglob("*")) == before

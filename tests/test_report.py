@@ -380,7 +380,7 @@ def test_cli_end_to_end(fixture_files, built, tmp_path, capsys):
     assert len(TABLE_NAMES) == 5
     for name in TABLE_NAMES:  # same tables as build_report's
         assert (out / "tables" / f"{name}.md").read_text() == (built[0] / "tables" / f"{name}.md").read_text()
-    assert main(["report", "--results", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
+    assert main(["report", "--results", str(tmp_path / "missing.json"), "--out", str(out)]) == 3  # InputFileError
     assert "byol report: error" in capsys.readouterr().err
 
 

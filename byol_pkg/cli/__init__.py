@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import threading
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     written atomically, so they are whole or absent). ``BYOL_DEBUG=1`` keeps the traceback instead."""
     import signal
 
-    from ..errors import OS_ERROR_EXIT, ByolError, os_error_line
+    from ..errors import OS_ERROR_EXIT, ByolError, Interrupted, os_error_line
     from ..train.interrupts import signal_name
 
     args = build_parser().parse_args(argv)
@@ -57,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     except ByolError as err:
         if debug:
             raise
-        print(f"byol {args.command}: {err.label}: {err}", file=sys.stderr)
+        line = str(err)
+        if isinstance(err, Interrupted) and "resume with:" not in line:
+            line += f"; resume with: byol {shlex.join(sys.argv[1:] if argv is None else argv)}"
+        print(f"byol {args.command}: {err.label}: {line}", file=sys.stderr)
         return err.exit_code
     except OSError as err:
         if debug:

@@ -56,29 +56,56 @@ def add_split_args(p: argparse.ArgumentParser) -> None:
                    help="hold-out size: fraction (<1) or count")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the validation hold-out")
     p.add_argument("--test-split", default=None, help="default: test")
-    p.add_argument("--out", type=Path, default=None, help="result file (JSON list of records; extract: an index)")
+    p.add_argument("--out", default=None, help="result file (JSON list of records; extract: an index)")
 
 
 def add_training_args(p: argparse.ArgumentParser) -> None:
     """The image-trained protocols' run options."""
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16 autocast (GPU)")
-    p.add_argument("--work-dir", type=Path, default=None,
+    p.add_argument("--work-dir", default=None,
                    help="sweep state for resuming (default: <out stem>.work next to --out)")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints of a run")
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """Check every output of a command before any work (:func:`byol_pkg.io.check_output_path`): ``--out`` (a
+    file; ``report``: a folder), ``--work-dir`` (a folder; default ``<out stem>.work`` beside ``--out``),
+    ``--cache-root`` (a folder) and ``--csv`` (a file), whichever the command has. Each is kept as the raw string
+    argparse read (``type=Path`` would turn an empty one into ``.``) and becomes a :class:`Path` here
+    (``cache_root`` a ``str``); a bad one is an :class:`~byol_pkg.errors.OutputError` (exit 6)."""
+    from ..io import check_output_path
+
+    if getattr(args, "out", None) is not None:
+        args.out = check_output_path(args.out, "--out", folder=args.command == "report")
+    if hasattr(args, "work_dir"):
+        if args.work_dir is not None:
+            args.work_dir = check_output_path(args.work_dir, "--work-dir", folder=True)
+        elif args.out is not None:
+            check_output_path(args.out.with_name(args.out.stem + ".work"), "--work-dir (default: beside --out)",
+                              folder=True)
+    if getattr(args, "cache_root", None) is not None:
+        args.cache_root = str(check_output_path(args.cache_root, "--cache-root", folder=True))
+    if getattr(args, "csv", None) is not None:
+        args.csv = check_output_path(args.csv, "--csv")
+
+
 def eval_target(args: argparse.Namespace):
-    """Start an evaluation command: logging, CPU threads, and the :class:`EvalTarget` of its arguments (the
-    dataset and split names are checked by :func:`eval_splits` / ``resolve_splits``, which every command calls)."""
+    """Start an evaluation command: logging, CPU threads, and the :class:`EvalTarget` of its arguments, every
+    input checked before any work: the outputs (:func:`check_outputs`), the device, and the encoder (loaded once:
+    an unreadable file, another architecture or non-finite weights end here). The dataset and split names are
+    checked by :func:`eval_splits` / ``resolve_splits``, which every command calls."""
     from ..eval.feature_cache import EncoderRef
     from ..eval.runner import EvalTarget
     from ..runtime import configure_cpu_threads
 
+    check_outputs(args)
     setup_logging()
     configure_cpu_threads(None, args.num_workers)
     encoder = EncoderRef(Path(args.encoder), random_init=args.random_init, seed=args.seed, backbone=args.backbone)
-    return EvalTarget(encoder, args.dataset, args.root, args.cache_root, args.image_size, args.device,
-                      args.num_workers, args.method, args.seed)
+    target = EvalTarget(encoder, args.dataset, args.root, args.cache_root, args.image_size, args.device,
+                        args.num_workers, args.method, args.seed)
+    encoder.load()
+    return target
 
 
 def eval_splits(args: argparse.Namespace):

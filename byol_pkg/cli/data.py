@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import setup_logging
+from .common import check_outputs, setup_logging
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -15,6 +15,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from ..data.registry import check_split
     from ..errors import ConfigError
 
+    check_outputs(args)
     setup_logging()
     if args.set and args.config is None:
         raise ConfigError("--set applies to --config only")
@@ -38,6 +39,7 @@ def cmd_subset(args: argparse.Namespace) -> int:
     from ..data import build_dataset
     from ..data.subsets import balanced_subset, read_subset, write_subset
 
+    check_outputs(args)
     dataset = build_dataset(args.dataset, args.root, args.split)
     if args.simclr_list:
         indices = read_subset(args.simclr_list, dataset)
@@ -63,7 +65,7 @@ def register(sub) -> None:
     pp.add_argument("--cache-root", default="results/features",
                     help="the split lists go to <cache-root>/splits/ (where the evaluation commands write them)")
     pp.add_argument("--download", action="store_true", help="download the dataset where the loader can")
-    pp.add_argument("--out", required=True, type=Path, help="manifest JSON, e.g. results/data/<dataset>.json")
+    pp.add_argument("--out", required=True, help="manifest JSON, e.g. results/data/<dataset>.json")
     pp.set_defaults(func=cmd_prepare)
 
 
@@ -77,5 +79,5 @@ def register_subset(sub) -> None:
     sb.add_argument("--seed", type=int, default=0)
     sb.add_argument("--simclr-list", type=Path, default=None,
                     help="SimCLR 1percent.txt / 10percent.txt (ImageNet) instead of a balanced subset")
-    sb.add_argument("--out", type=Path, required=True, help="the subset file list to write")
+    sb.add_argument("--out", required=True, help="the subset file list to write")
     sb.set_defaults(func=cmd_subset)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import (add_encoder_args, add_split_args, add_training_args, eval_splits, eval_target, setup_logging,
-                     sweep_options)
+from .common import (add_encoder_args, add_split_args, add_training_args, check_outputs, eval_splits, eval_target,
+                     setup_logging, sweep_options)
 
 
 def _finish(args: argparse.Namespace, result) -> int:
@@ -19,6 +19,7 @@ def _finish(args: argparse.Namespace, result) -> int:
 def cmd_probe(args: argparse.Namespace) -> int:
     from ..eval.probe import quick_probe
 
+    check_outputs(args)
     setup_logging()
     for random_init in ([False, True] if args.with_random_init else [False]):
         out = args.out if not random_init else (args.out.with_name(args.out.stem + "_random.json") if args.out else None)
@@ -113,7 +114,7 @@ def register(sub) -> None:
     q.add_argument("--test-samples", type=int, default=10000)
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--with-random-init", action="store_true", help="also probe a random-init encoder")
-    q.add_argument("--out", type=Path, default=None, help="JSON result file")
+    q.add_argument("--out", default=None, help="JSON result file")
     q.set_defaults(func=cmd_probe)
 
     e = sub.add_parser("extract", help="cache frozen-encoder features of dataset splits (.npy)")
@@ -135,7 +136,7 @@ def register(sub) -> None:
     k.add_argument("--pretrain-epoch", type=int, default=None,
                    help="pretraining epoch of the encoder, recorded for the kNN-vs-epoch curve "
                         "(default: pretrain_epoch of encoder.json, written by byol export-encoder)")
-    k.add_argument("--out", type=Path, default=None, help="result file (JSON list of records)")
+    k.add_argument("--out", default=None, help="result file (JSON list of records)")
     k.set_defaults(func=cmd_knn)
 
     t = sub.add_parser("transfer-linear", help="L2 logistic regression (L-BFGS, 45 lambdas) on cached features")

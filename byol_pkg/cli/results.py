@@ -8,7 +8,9 @@ from pathlib import Path
 
 def cmd_results(args: argparse.Namespace) -> int:
     from ..eval.results import results_frame, summary_table
+    from .common import check_outputs
 
+    check_outputs(args)
     frame = results_frame(args.files)
     if frame.empty:
         print("no result records")
@@ -25,7 +27,9 @@ def cmd_results(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Build the report (pandas, seaborn and matplotlib load only here)."""
     from ..report.build import build_report
+    from .common import check_outputs
 
+    check_outputs(args)
     out = build_report(args.results, args.metrics, args.out, decimals=args.decimals)
     tables = ", ".join(out["tables"]) or "none"
     plots = ", ".join(out["plots"]) or "none"
@@ -38,7 +42,7 @@ def register(sub) -> None:
     r = sub.add_parser("results", help="collect result files into one table (value per protocol/dataset/metric)")
     r.add_argument("files", nargs="+", type=Path, help="result JSON files written by the evaluation commands")
     r.add_argument("--by", default="method", help="column of the table (method, encoder, seed, ...)")
-    r.add_argument("--csv", type=Path, default=None, help="also write every record as one tidy CSV")
+    r.add_argument("--csv", default=None, help="also write every record as one tidy CSV")
     r.add_argument("--markdown", action="store_true", help="print a Markdown table")
     r.set_defaults(func=cmd_results)
 
@@ -48,6 +52,6 @@ def register(sub) -> None:
                    help="result JSON files written by the evaluation commands")
     p.add_argument("--metrics", nargs="*", type=Path, default=[], metavar="CSV",
                    help="pretraining metrics.csv files (curves; runs overlaid)")
-    p.add_argument("--out", type=Path, required=True, help="report folder: tables/, plots/, report.md")
+    p.add_argument("--out", required=True, help="report folder: tables/, plots/, report.md")
     p.add_argument("--decimals", type=int, default=1, help="decimals of the table cells (default 1, as the paper)")
     p.set_defaults(func=cmd_report)

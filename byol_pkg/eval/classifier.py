@@ -28,9 +28,11 @@ from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from ..augment import EvalTransform, ViewParams, ViewTransform
+from ..errors import Interrupted
 from ..io import atomic_torch_save
 from ..progress import StepProgress
 from .features import TransformedImages
+from ..train.interrupts import StopRequest, ignore_stop_signals, signal_name
 from ..train.stream import StreamBatchSampler, augmentation_seed
 
 log = logging.getLogger(__name__)
@@ -177,11 +179,29 @@ def train_classifier(model: Classifier, data: Dataset, spec: RunSpec, image_size
 
     views = CropFlipViews(data, image_size, mean, std, spec.seed)
     sampler = StreamBatchSampler(len(views), spec.batch_size, spec.seed, start, spec.steps)
-    loader = DataLoader(views, batch_sampler=sampler, num_workers=num_workers,
-                        persistent_workers=False, pin_memory=str(device).startswith("cuda"))
+    loader = DataLoader(views, batch_sampler=sampler, num_workers=num_workers, persistent_workers=False,
+                        pin_memory=str(device).startswith("cuda"),
+                        worker_init_fn=ignore_stop_signals if num_workers > 0 else None)
     autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
     progress = StepProgress(desc, spec.steps, start, log_every)
     model.train()
+    with StopRequest() as stop:
+        _train_steps(model, opt, loader, spec, start, multilabel, device, autocast, progress, checkpoint,
+                     checkpoint_every, desc, stop)
+    progress.close()
+    return model
+
+
+def _save(checkpoint: Path, step: int, model: Classifier, opt: torch.optim.Optimizer, spec: RunSpec) -> None:
+    atomic_torch_save(checkpoint, {"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                   "spec": spec.describe()})
+
+
+def _train_steps(model: Classifier, opt: torch.optim.Optimizer, loader: DataLoader, spec: RunSpec, start: int,
+                 multilabel: bool, device: str | torch.device, autocast: torch.autocast, progress: StepProgress,
+                 checkpoint: Path | None, checkpoint_every: int, desc: str, stop: StopRequest) -> None:
+    """The SGD steps of :func:`train_classifier`; after a SIGINT/SIGTERM, the step finishes, a checkpoint is saved
+    and :class:`Interrupted` is raised (the same command resumes from it)."""
     step = start
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -198,10 +218,15 @@ def train_classifier(model: Classifier, data: Dataset, spec: RunSpec, image_size
         step += 1
         progress.update(step, f"loss {float(loss.detach()):.4f}")
         if checkpoint is not None and step < spec.steps and step % checkpoint_every == 0:
-            atomic_torch_save(checkpoint, {"step": step, "model": model.state_dict(),
-                                           "optimizer": opt.state_dict(), "spec": spec.describe()})
-    progress.close()
-    return model
+            _save(checkpoint, step, model, opt, spec)
+        if stop.signum is not None and step < spec.steps:
+            saved = ""
+            if checkpoint is not None:
+                _save(checkpoint, step, model, opt, spec)
+                saved = f"; checkpoint {checkpoint} holds step {step}"
+            progress.close()
+            raise Interrupted(f"{signal_name(stop.signum)} at step {step} of {spec.steps} ({desc}){saved}",
+                              stop.signum)
 
 
 @torch.no_grad()

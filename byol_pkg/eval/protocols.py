@@ -25,6 +25,7 @@ from ..data.registry import dataset_info
 from ..data.subsets import balanced_subset, read_subset, write_subset
 from ..metrics import metric_by_name, top1_accuracy
 from .classifier import Classifier, IndexedImages
+from .feature_cache import resolved_root
 from .grids import CROP_FLIP_NOTE, SGD_RECIPE
 from .image_splits import ImageSplits
 from .knn import knn_predict
@@ -144,6 +145,7 @@ def _sweep(target: EvalTarget, protocol: str, points: list[GridPoint], data: Swe
                              options.precision, options.checkpoint_every)
     work = options.work_dir or Path(tempfile.mkdtemp(prefix=f"byol-{protocol}-"))
     fingerprint = {"protocol": protocol, "encoder": encoder.key, "dataset": target.dataset, "image_size": size,
+                   "data_root": resolved_root(target.root),
                    "train": len(data.train), "val": len(data.val), "test": len(data.test)}
     log.info("%s: %d grid points, work folder %s", protocol, len(points), work)
     return run_sweep(points, make_model, data, settings, metric_by_name(select),

@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +53,42 @@ def write_results(path: str | Path, records: list[ResultRecord]) -> Path:
     return atomic_write_text(path, text)
 
 
+#: Fields every result record must have, and the types of the optional ones a reader relies on.
+REQUIRED_FIELDS = ("protocol", "metric", "dataset", "value")
+FIELD_TYPES: dict[str, tuple[type, ...]] = {"protocol": (str,), "metric": (str,), "dataset": (str,),
+                                            "method": (str,), "variant": (str,), "encoder": (str,),
+                                            "backbone": (str,), "seed": (int,), "hyperparameters": (dict,),
+                                            "split_sizes": (dict,)}
+
+
+def record_problem(rec: object) -> str | None:
+    """Why ``rec`` is not a usable result record (None: it is): not an object, a required field missing, a field
+    of the wrong type, or a value that is not a finite number."""
+    if not isinstance(rec, dict):
+        return f"is a {type(rec).__name__}, not an object"
+    missing = [k for k in REQUIRED_FIELDS if k not in rec]
+    if missing:
+        return f"lacks {', '.join(repr(k) for k in missing)} (a record needs {', '.join(REQUIRED_FIELDS)})"
+    for key, types in FIELD_TYPES.items():
+        value = rec.get(key)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            return f"field '{key}' is {value!r}, expected a {' or '.join(t.__name__ for t in types)}"
+    value = rec["value"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"field 'value' is {value!r}, expected a finite number"
+    return None
+
+
 def read_results(path: str | Path) -> list[dict[str, Any]]:
-    """The records of one result file (a JSON list of objects)."""
+    """The records of one result file (a JSON list of objects with at least :data:`REQUIRED_FIELDS`); anything
+    else is an :class:`InputFileError` naming the file and the first bad record."""
     data = read_json(path, "a JSON list of result records")
     if not isinstance(data, list):
         raise InputFileError(f"{path}: expected a JSON list of result records, got a {type(data).__name__}")
+    for i, rec in enumerate(data):
+        problem = record_problem(rec)
+        if problem is not None:
+            raise InputFileError(f"{path}: record {i} {problem}")
     return data
 
 
@@ -72,11 +104,18 @@ def results_frame(paths: list[str | Path]):
 
 
 def summary_table(frame, by: str = "encoder"):
+    """Pivot of ``value``: one row per (protocol, variant, dataset, metric), one column per ``by`` (mean over
+    seeds; a record without ``by`` is in the column ``(none)``). Records of an intermediate pretraining checkpoint
+    (``hyperparameters.pretrain_epoch``) get their own rows (variant ``"k=20, epoch 1"``) instead of being averaged
+    into the final encoder's. An unknown ``by`` is a :class:`~byol_pkg.errors.ConfigError` listing the fields."""
     import pandas as pd
 
-    """Pivot of ``value``: one row per (protocol, variant, dataset, metric), one column per ``by`` (mean over
-    seeds). Records of an intermediate pretraining checkpoint (``hyperparameters.pretrain_epoch``) get their own
-    rows (variant ``"k=20, epoch 1"``) instead of being averaged into the final encoder's."""
+    from ..errors import ConfigError
+
+    if by not in frame:
+        fields = ", ".join(sorted(c for c in frame.columns if c != "source"))
+        raise ConfigError(f"--by {by}: no record has that field; fields: {fields}")
+    frame = frame.assign(**{by: frame[by].map(lambda v: "(none)" if v is None or v != v else v)})
     variant = frame["variant"].fillna("") if "variant" in frame else pd.Series([""] * len(frame), index=frame.index)
     hps = frame["hyperparameters"] if "hyperparameters" in frame else pd.Series([{}] * len(frame), index=frame.index)
     epochs = [h.get("pretrain_epoch") if isinstance(h, dict) else None for h in hps]

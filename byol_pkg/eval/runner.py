@@ -16,16 +16,40 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..data.registry import check_split, dataset_info
 from ..data.subsets import save_missing_split_lists
 from ..data.validation import DEFAULT_VAL_FRACTION, training_holdout
+from ..errors import ConfigError
 from .feature_cache import EncoderRef, cached_features
 from .image_splits import ImageSplits, image_splits
 from .predictions import Predictions, predictions_path, save_predictions
 from .results import ResultRecord, write_results
 
 log = logging.getLogger(__name__)
+
+
+def check_device(device: str, option: str = "--device") -> str:
+    """``device`` once it names a device this machine has (``cpu``, ``cuda``, ``cuda:<index>``, ``mps``), else a
+    one-line :class:`ConfigError` naming ``option``: not a device name, or CUDA / MPS not available here."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"{option} {device!r}: not a device; use cpu, cuda, cuda:<index> or mps") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{option} {device!r}: CUDA is not available on this machine (torch "
+                              f"{torch.__version__} sees no GPU); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"{option} {device!r}: this machine has {torch.cuda.device_count()} GPU(s) "
+                              f"(cuda:0 .. cuda:{torch.cuda.device_count() - 1})")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"{option} {device!r}: MPS is not available on this machine; use --device cpu")
+    elif dev.type != "cpu":
+        raise ConfigError(f"{option} {device!r}: device type '{dev.type}' is not supported; use cpu, cuda or mps")
+    return device
 
 
 @dataclass(frozen=True)
@@ -42,6 +66,9 @@ class EvalTarget:
     num_workers: int = 0
     method: str = "byol"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
 
     def features(self, split: str, preprocessing: str = "test") -> tuple[np.ndarray, np.ndarray]:
         """Cached frozen features and labels of ``split`` (``preprocessing``: see ``eval/encoder.py``)."""

@@ -125,6 +125,23 @@ def available_backbones() -> list[str]:
     return sorted(set(_REGISTRY) | set(TORCHVISION_RESNETS))
 
 
+def backbone_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be built by :func:`~byol_pkg.models.create_backbone` (None: it can), checked without
+    building anything: a registered or torchvision name, or ``timm:<model>`` that timm knows."""
+    if not isinstance(name, str) or not name.strip():
+        return f"backbone must be a non-empty name, got {name!r}"
+    if name.startswith("timm:"):
+        import timm
+
+        if not timm.is_model(name.removeprefix("timm:")):
+            return f"timm has no model '{name.removeprefix('timm:')}' (timm.list_models() lists them)"
+        return None
+    if name in available_backbones():
+        return None
+    return (f"unknown backbone '{name}'; name one of {', '.join(available_backbones())}, or 'timm:<model>' for "
+            "any timm model (e.g. timm:resnet50)")
+
+
 def apply_cifar_stem(model: nn.Module) -> nn.Module:
     """Replace the 7x7/2 conv + max-pool stem by a 3x3/1 conv and no pooling (for 32-px images)."""
     conv = getattr(model, "conv1", None)
