@@ -98,6 +98,18 @@ def test_the_conda_env_resolves_through_the_module(tmp_path):
     assert {(deployed / env).resolve() for env in envs} == {ROOT / "workflow" / "envs" / "byol.yaml"}
 
 
+def test_a_cuda_device_puts_every_job_in_the_cuda_env(tmp_path):
+    """With `device: cuda` every job's env is workflow/envs/byol-cuda.yaml (conda-forge's pytorch-gpu), never the
+    plain one that could solve to a CPU-only PyTorch."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["data_root"], config["device"] = str(tmp_path / "data"), "cuda"
+    deployed = _deploy(tmp_path, config)
+    res = _snakemake(deployed, "--containerize")
+    envs = re.findall(r"^Hashing conda environment (.+)\.$", res.stdout + res.stderr, re.M)
+    assert envs, (res.stdout + res.stderr)[-3000:]
+    assert {(deployed / env).resolve() for env in envs} == {ROOT / "workflow" / "envs" / "byol-cuda.yaml"}
+
+
 def test_the_report_captions_resolve_through_the_module(tmp_path):
     """`snakemake --report` of the deployed workflow over stand-in report files: the workflow's report.rst and a
     table's caption (workflow/report/table.rst, its title from byol_pkg.report.captions) are in the report."""

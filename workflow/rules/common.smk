@@ -133,7 +133,13 @@ def protocol_args(entry):
 # changes the command text Snakemake records with each output (its code trigger would rerun every existing
 # result). Log and benchmark paths stay written out in each rule, beside the output whose wildcards they use.
 
-BYOL_ENV = "../envs/byol.yaml"  # the env of every job; conda paths are relative to the rule files
+# The env of every job (conda paths are relative to the rule files): with the config's device on CUDA, the one
+# whose PyTorch is a CUDA build (workflow/envs/byol-cuda.yaml: conda-forge's pytorch-gpu), else the plain one.
+BYOL_ENV = (
+    "../envs/byol-cuda.yaml"
+    if str(config["device"]).startswith("cuda")
+    else "../envs/byol.yaml"
+)
 
 
 def eval_threads():
