@@ -122,6 +122,30 @@ def topk_accuracy(scores: ArrayLike, labels: ArrayLike, k: int) -> float:
     return 100.0 * hits / n
 
 
+def topk_hits(scores: ArrayLike, labels: ArrayLike, k: int) -> np.ndarray:
+    """Per-sample form of :func:`topk_accuracy`: a boolean [N], True where the label is among the ``k`` highest
+    scores (same tie rule, same validation), so that ``100.0 * int(hits.sum()) / N == topk_accuracy(...)``
+    exactly. A hit depends only on the sample's own row, so the hits of a resample (bootstrap, ``report/
+    bootstrap.py``) are ``hits[indices]``."""
+    fn = "topk_hits"
+    s = _scores(scores, fn, ndim=2)
+    n, c = s.shape
+    if n == 0 or c == 0:
+        raise ValueError(f"{fn}: scores must be non-empty, got shape {(n, c)}")
+    y = _class_indices(labels, fn, "labels", n, c)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"{fn}: k must be a positive integer, got {k!r}")
+    k = min(int(k), c)
+    cols = np.arange(c)
+    hits = np.empty(n, dtype=bool)
+    for lo in range(0, n, _CHUNK_ROWS):
+        sc, yc = s[lo : lo + _CHUNK_ROWS], y[lo : lo + _CHUNK_ROWS]
+        sy = sc[np.arange(len(yc)), yc][:, None]
+        rank = (sc > sy).sum(axis=1) + ((sc == sy) & (cols[None, :] < yc[:, None])).sum(axis=1)
+        hits[lo : lo + len(yc)] = rank < k
+    return hits
+
+
 def top1_accuracy(scores: ArrayLike, labels: ArrayLike) -> float:
     """Top-1 accuracy in percent (ties: lowest class index is the prediction, as ``argmax``)."""
     return topk_accuracy(scores, labels, 1)
@@ -258,6 +282,7 @@ __all__ = [
     "top1_accuracy",
     "top5_accuracy",
     "topk_accuracy",
+    "topk_hits",
     "voc07_ap",
     "voc07_map",
 ]

@@ -293,6 +293,30 @@ def test_converted_encoder_gives_the_original_features(converted, nets) -> None:
     assert_same_state(model.state_dict(), reference_state(nets[0]))
 
 
+def test_converted_encoder_also_loads_in_timm_with_the_same_features(converted, nets) -> None:
+    """The official network in timm's hub format: encoder.timm/ (model.safetensors + config.json) builds timm's
+    byol_tf_resnet50 (registered by byol_pkg.models) with the 'SAME'-padded forward pass, the same features as
+    the evaluation loader, and the paper's test preprocessing in its pretrained_cfg."""
+    import timm
+    from safetensors.torch import load_file
+
+    out, _ = converted
+    folder = out.with_suffix(".timm")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architecture"] == "byol_tf_resnet50" and config["num_features"] == 2048
+    cfg = config["pretrained_cfg"]
+    assert cfg["input_size"] == [3, 224, 224] and cfg["interpolation"] == "bicubic" and cfg["crop_pct"] == 0.875
+    assert cfg["mean"] == [0.485, 0.456, 0.406] and cfg["std"] == [0.229, 0.224, 0.225]
+    stored, want = load_file(folder / "model.safetensors"), reference_state(nets[0])
+    assert sorted(stored) == sorted(want) and all(torch.equal(stored[k], want[k]) for k in want)
+    model = timm.create_model(config["architecture"], pretrained=True, num_classes=0,
+                              pretrained_cfg_overlay=dict(file=str(folder / "model.safetensors"))).eval()
+    ours, _ = load_encoder(out)
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert torch.allclose(model(x), ours(x), atol=1e-5)
+
+
 @pytest.mark.parametrize("variant", [{"container": "frozendict"}, {"arrays": "jax"}, {"initial_suffix": "_1"}],
                          ids=["frozendict", "jax-arrays", "initial_suffix_1"])
 def test_other_spellings_of_the_release(variant, nets, tmp_path: Path) -> None:

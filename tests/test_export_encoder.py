@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from test_pretrain import assert_same_state, load, write_config
 
 from byol_pkg.cli import main
@@ -33,6 +34,13 @@ def test_final_epoch_export_equals_the_runs_encoder(run: Path, tmp_path: Path, c
     meta, final = json.loads(out.with_suffix(".json").read_text()), json.loads((run / "encoder.json").read_text())
     assert meta.pop("pretrain_epoch") == 2 and meta == final  # same json, plus the epoch (step 8 in both)
     assert not list(out.parent.glob(".*.tmp"))
+    # the timm-hub copy beside it: the same tensors as the run's own copy, described by the same json
+    hub = json.loads((tmp_path / "ep2/encoder.timm/config.json").read_text())
+    assert hub["byol_bench"] == json.loads(out.with_suffix(".json").read_text())
+    assert hub["architecture"] == json.loads((run / "encoder.timm/config.json").read_text())["architecture"]
+    assert_same_state(load_file(tmp_path / "ep2/encoder.timm/model.safetensors"), load(out))
+    assert_same_state(load_file(run / "encoder.timm/model.safetensors"), load(run / "encoder.pt"))
+    assert sorted(p.name for p in out.parent.iterdir()) == ["encoder.json", "encoder.pt", "encoder.timm"]
 
     first = tmp_path / "ep1" / "encoder.pt"
     assert main(["export-encoder", "--checkpoint", str(run / "checkpoints/epoch_0001.pt"), "--out", str(first)]) == 0

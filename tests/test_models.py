@@ -185,3 +185,39 @@ def test_resnet_small_nopool_stem16_narrows_the_stem_to_the_first_stage():
     rebuilt.layer1[0].downsample = None
     rebuilt.load_state_dict(narrow.state_dict())  # strict
     assert torch.equal(rebuilt.eval()(x), narrow(x))
+
+
+def test_small_backbones_init_as_before_the_timm_entry_points():
+    """The small ResNets' factories take timm's keyword arguments (for their timm entry points) and, called with
+    none, build the network they always built, draw for draw from the same seed."""
+    from timm.models.resnet import BasicBlock, ResNet
+
+    torch.manual_seed(4)
+    ours, _ = create_backbone("resnet_small")
+    torch.manual_seed(4)
+    direct = ResNet(BasicBlock, [1, 1, 1, 1], channels=(16, 32, 64, 128), stem_width=16, num_classes=0,
+                    zero_init_last=False)
+    assert ours.state_dict().keys() == direct.state_dict().keys()
+    assert all(torch.equal(v, direct.state_dict()[k]) for k, v in ours.state_dict().items())
+    gray, _ = create_backbone("resnet_small_nopool_stem16")
+    from byol_pkg.models.backbones import resnet_small_nopool_stem16
+
+    assert resnet_small_nopool_stem16(in_chans=1).conv1.in_channels == 1 and gray.conv1.in_channels == 3
+
+
+@pytest.mark.parametrize("backbone, cifar_stem", [("resnet_small", False), ("resnet_small_nopool", False),
+                                                  ("resnet_small_nopool_stem16", False), ("resnet_small", True),
+                                                  ("resnet18", False), ("resnet18", True), ("tf_resnet50", False)])
+def test_each_backbone_has_a_timm_model_of_the_same_keys_and_function(backbone, cifar_stem):
+    from byol_pkg.models.timm_hub import check_same_function, timm_architecture
+
+    ours, dim = create_backbone(backbone, cifar_stem=cifar_stem)
+    arch = timm_architecture(backbone, cifar_stem)
+    theirs = timm.create_model(arch, num_classes=0)
+    assert theirs.num_classes == 0 and theirs.num_features == dim
+    if arch.startswith("byol_"):  # ours are headless by default, as their exports are
+        assert timm.create_model(arch).num_classes == 0
+    mine, other = ours.state_dict(), theirs.state_dict()
+    assert list(mine) == list(other) and all(mine[k].shape == other[k].shape for k in mine)
+    theirs.load_state_dict(mine)
+    check_same_function(ours, theirs, 32, backbone)  # raises unless the features agree

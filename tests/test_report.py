@@ -224,12 +224,15 @@ def test_comparison_table(built):
     out, _ = built
     lines = _lines(out / "tables" / "comparisons.md")
     assert lines[0] == ("| Method A | Method B | Protocol | Dataset | Variant | Metric | Mean A | Mean B "
-                        "| Δ (A − B) | Spread (std A + std B) | Exceeds spread |")
+                        "| Δ (A − B) | Spread (std A + std B) | Exceeds spread | Paired 95 % CI of Δ "
+                        "| CI excludes 0 |")
+    # these result files keep no predictions: the paired-bootstrap cells are empty (tests/test_bootstrap.py has
+    # them filled)
     assert ("| BYOL | SimCLR | linear | ImageNet | augmented | top-1 | 71.00 ± 1.41 (n=2) | 65.50 ± 0.71 (n=2) "
-            "| 5.50 | 2.12 | yes |") in lines
+            "| 5.50 | 2.12 | yes | – | n/a (no CI) |") in lines
     assert "| BYOL | SimCLR | transfer_linear | Digits |  | top-1 | 95.00 ± 0.00 (n=2) | 95.00 ± 1.41 (n=2) " \
-           "| 0.00 | 1.41 | no |" in lines
-    assert any(line.endswith("| n/a (n<2) |") and "| semisup |" in line for line in lines)
+           "| 0.00 | 1.41 | no | – | n/a (no CI) |" in lines
+    assert any(line.endswith("| n/a (n<2) | – | n/a (no CI) |") and "| semisup |" in line for line in lines)
 
 
 def test_latex_is_a_booktabs_tabular(built):
@@ -244,7 +247,8 @@ def test_latex_is_a_booktabs_tabular(built):
         rows = [line for line in body.splitlines() if line.endswith(r"\\")]
         csv_rows = pd.read_csv(out / "tables" / f"{name}.csv")
         label_cols = [c for c in csv_rows.columns if c not in
-                      ("source", "column", "protocol", "dataset", "variant", "metric", "mean", "std", "n", "text")]
+                      ("source", "column", "protocol", "dataset", "variant", "metric", "mean", "std", "n", "ci_low",
+                       "ci_high", "text")]
         n_rows = len(csv_rows.drop_duplicates(subset=label_cols))
         assert len(rows) == 1 + n_rows  # header + one line per table row
         for line in rows:

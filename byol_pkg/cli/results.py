@@ -30,7 +30,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .common import check_outputs
 
     check_outputs(args)
-    out = build_report(args.results, args.metrics, args.out, decimals=args.decimals)
+    if args.bootstrap_resamples < 0:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--bootstrap-resamples: expected 0 (no intervals) or more, got {args.bootstrap_resamples}")
+    out = build_report(args.results, args.metrics, args.out, decimals=args.decimals,
+                       resamples=args.bootstrap_resamples, bootstrap_seed=args.bootstrap_seed)
     tables = ", ".join(out["tables"]) or "none"
     plots = ", ".join(out["plots"]) or "none"
     print(f"{out['report']}: {out['records']} records; tables: {tables}; plots: {plots}")
@@ -54,4 +59,9 @@ def register(sub) -> None:
                    help="pretraining metrics.csv files (curves; runs overlaid)")
     p.add_argument("--out", required=True, help="report folder: tables/, plots/, report.md")
     p.add_argument("--decimals", type=int, default=1, help="decimals of the table cells (default 1, as the paper)")
+    p.add_argument("--bootstrap-resamples", type=int, default=1000, metavar="B",
+                   help="bootstrap resamples of the test examples for the tables' 95%% intervals and the paired "
+                        "comparisons (default 1000; 0: no intervals)")
+    p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the resamples (default 0: a "
+                                                                 "deterministic report)")
     p.set_defaults(func=cmd_report)

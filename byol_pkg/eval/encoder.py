@@ -1,12 +1,16 @@
 """Load the encoder an evaluation runs on: a saved online encoder (``encoder.pt`` + ``encoder.json`` written by
-``byol pretrain``), an external state dict of a torchvision or timm architecture (``--backbone NAME``), or a
-seeded random init of either architecture."""
+``byol pretrain``, or the ``model.safetensors`` of the ``encoder.timm/`` folder beside them, described by its
+``config.json``), an external state dict of a torchvision or timm architecture (``--backbone NAME``; a PyTorch
+file or a safetensors file), or a seeded random init of either architecture. No file is ever unpickled beyond
+tensors: ``torch.load(weights_only=True)`` or ``safetensors.torch.load_file``."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import safetensors
+import safetensors.torch
 import torch
 from torch import nn
 
@@ -15,6 +19,7 @@ from ..io import read_json
 from ..augment import IMAGENET_MEAN, IMAGENET_STD, EvalTransform
 from ..models import create_backbone
 from ..models.backbones import backbone_name_problem
+from ..models.timm_hub import CONFIG_FILE, PROVENANCE_KEY, WEIGHTS_FILE
 
 #: Keys of a classification head that an encoder does not have (dropped from external state dicts).
 HEAD_PREFIXES = ("fc.", "head.", "classifier.", "last_linear.", "head_dist.")
@@ -29,9 +34,78 @@ RESNET_LAYOUTS = {("basic", (2, 2, 2, 2)): "resnet18", ("basic", (3, 4, 6, 3)): 
                   ("basic", (1, 1, 1, 1)): "resnet_small"}
 
 
+def is_safetensors(path: str | Path) -> bool:
+    """Whether ``path`` is a safetensors file: named ``*.safetensors``, or starting as one does (an 8-byte
+    little-endian header length, then the JSON header's ``{``), whatever its name."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return True
+    try:
+        with path.open("rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < path.stat().st_size
+
+
+def _check_meta(meta: object, where: Path, expected: str) -> dict:
+    """``meta`` once it is an encoder description holding :data:`META_KEYS` and a buildable backbone."""
+    if not isinstance(meta, dict) or any(k not in meta for k in META_KEYS):
+        missing = [k for k in META_KEYS if k not in meta] if isinstance(meta, dict) else list(META_KEYS)
+        raise EncoderLoadError(f"{where}: not an encoder description (missing {', '.join(missing)}; expected "
+                               f"{expected})")
+    problem = backbone_name_problem(meta["backbone"])
+    if problem is not None:
+        raise EncoderLoadError(f"{where}: {problem}")
+    return meta
+
+
+def hub_config_meta(config_path: Path) -> dict:
+    """The encoder description in the ``byol_bench`` key of an exported ``encoder.timm/config.json``."""
+    try:
+        config = read_json(config_path, "the timm config.json byol pretrain writes next to model.safetensors")
+    except InputFileError as err:
+        raise EncoderLoadError(str(err)) from None
+    if not isinstance(config, dict) or not isinstance(config.get(PROVENANCE_KEY), dict):
+        arch = config.get("architecture") if isinstance(config, dict) else None
+        hint = f" (e.g. --backbone timm:{arch})" if isinstance(arch, str) else ""
+        raise EncoderLoadError(f"{config_path}: no '{PROVENANCE_KEY}' encoder description (not written by "
+                               f"byol-bench); for another model's weights pass --backbone NAME{hint}")
+    return _check_meta(config[PROVENANCE_KEY], config_path,
+                       f"a '{PROVENANCE_KEY}' object with 'backbone', 'image_size', 'mean', 'std', as byol "
+                       "pretrain writes it")
+
+
+def _not_found(encoder_path: Path) -> EncoderLoadError:
+    """The error for an encoder path that is not a file (a folder, or nothing)."""
+    if encoder_path.is_dir() and (encoder_path / WEIGHTS_FILE).is_file():
+        return EncoderLoadError(f"{encoder_path}: is a folder (a timm-hub folder: pass "
+                                f"{encoder_path / WEIGHTS_FILE}, or the encoder.pt beside it)")
+    what = "is a folder" if encoder_path.is_dir() else "not found"
+    return EncoderLoadError(f"{encoder_path}: {what} (expected encoder.pt written by byol pretrain / byol "
+                            f"export-encoder, next to its encoder.json, or encoder.timm/{WEIGHTS_FILE}, or a "
+                            "torchvision/timm state dict with --backbone NAME)")
+
+
+def hub_config_of(encoder_path: str | Path) -> Path | None:
+    """The ``config.json`` describing ``encoder_path``: a ``*.safetensors`` file with no ``.json`` of its own
+    name beside it but a ``config.json`` (the hub folder ``encoder.timm/``); None for any other file."""
+    path = Path(encoder_path)
+    config = path.parent / CONFIG_FILE
+    if path.suffix == ".safetensors" and not path.with_suffix(".json").is_file() and config.is_file():
+        return config
+    return None
+
+
+def meta_source(encoder_path: str | Path) -> Path:
+    """The file describing a saved encoder: ``encoder.json`` beside it, or the ``config.json`` of its hub folder."""
+    return hub_config_of(encoder_path) or Path(encoder_path).with_suffix(".json")
+
+
 def read_encoder_meta(encoder_path: str | Path, backbone: str | None = None, image_size: int | None = None) -> dict:
-    """``encoder.json`` beside ``encoder.pt``; for an external state dict (``backbone`` given) a description of
-    the torchvision/timm architecture at ``image_size`` (default 224) with ImageNet statistics."""
+    """``encoder.json`` beside ``encoder.pt`` (or ``encoder.safetensors``), or for ``encoder.timm/model.safetensors``
+    the description in its ``config.json``; for an external state dict (``backbone`` given) a description of the
+    torchvision/timm architecture at ``image_size`` (default 224) with ImageNet statistics."""
     meta_path = Path(encoder_path).with_suffix(".json")
     if backbone is not None:
         problem = backbone_name_problem(backbone)
@@ -39,10 +113,13 @@ def read_encoder_meta(encoder_path: str | Path, backbone: str | None = None, ima
             raise ConfigError(f"--backbone: {problem}")
         return {"backbone": backbone, "cifar_stem": False, "network": "external", "image_size": int(image_size or 224),
                 "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    if Path(encoder_path).is_dir():  # even where a .json of its name exists (encoder.timm/ -> encoder.json)
+        raise _not_found(Path(encoder_path))
+    hub_config = hub_config_of(encoder_path)
+    if hub_config is not None:
+        return hub_config_meta(hub_config)
     if not meta_path.is_file() and not Path(encoder_path).is_file():
-        what = "is a folder" if Path(encoder_path).is_dir() else "not found"
-        raise EncoderLoadError(f"{encoder_path}: {what} (expected encoder.pt written by byol pretrain, next to its "
-                               "encoder.json, or a torchvision/timm state dict with --backbone NAME)")
+        raise _not_found(Path(encoder_path))
     if not meta_path.is_file():
         raise EncoderLoadError(f"{meta_path}: missing (byol pretrain writes it next to encoder.pt); for an external "
                                "torchvision/timm state dict pass --backbone NAME (e.g. resnet50, timm:resnet50)")
@@ -50,14 +127,8 @@ def read_encoder_meta(encoder_path: str | Path, backbone: str | None = None, ima
         meta = read_json(meta_path, "the encoder description byol pretrain writes next to encoder.pt")
     except InputFileError as err:  # part of the encoder: an unusable encoder (exit 4), not input data
         raise EncoderLoadError(str(err)) from None
-    if not isinstance(meta, dict) or any(k not in meta for k in META_KEYS):
-        missing = [k for k in META_KEYS if k not in meta] if isinstance(meta, dict) else list(META_KEYS)
-        raise EncoderLoadError(f"{meta_path}: not an encoder description (missing {', '.join(missing)}; expected a "
-                               "JSON object with 'backbone', 'image_size', 'mean', 'std', as byol pretrain writes it)")
-    problem = backbone_name_problem(meta["backbone"])
-    if problem is not None:
-        raise EncoderLoadError(f"{meta_path}: {problem}")
-    return meta
+    return _check_meta(meta, meta_path, "a JSON object with 'backbone', 'image_size', 'mean', 'std', as byol "
+                                        "pretrain writes it")
 
 
 def _count(n: int) -> str:
@@ -135,14 +206,30 @@ def first_nonfinite_tensor(state: dict) -> str | None:
     return None
 
 
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """``safetensors.torch.load_file`` of ``path`` on the CPU; a file it cannot read is an :class:`EncoderLoadError`
+    naming it (an ``OSError`` such as a permission error stays one)."""
+    try:
+        return safetensors.torch.load_file(path, device="cpu")
+    except OSError:
+        raise
+    except (safetensors.SafetensorError, ValueError, RuntimeError) as err:  # a truncated or foreign file
+        reason = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise EncoderLoadError(f"{path}: not a safetensors file safetensors can read ({type(err).__name__}: "
+                               f"{reason[:160]}): truncated or corrupt; expected {WEIGHTS_FILE} as byol pretrain "
+                               "writes it, or a safetensors state dict with --backbone NAME") from None
+
+
 def read_state_dict(encoder_path: str | Path) -> object:
-    """``torch.load`` of an encoder file (tensors only); a missing file or one torch cannot read is an
-    :class:`EncoderLoadError` naming it (an ``OSError`` such as a permission error stays one)."""
+    """The tensors of an encoder file: a safetensors file (:func:`is_safetensors`) with
+    ``safetensors.torch.load_file``, anything else with ``torch.load(weights_only=True)``; a missing file or one
+    neither can read is an :class:`EncoderLoadError` naming it (an ``OSError`` such as a permission error stays
+    one)."""
     path = Path(encoder_path)
     if not path.is_file():
-        what = "is a folder" if path.is_dir() else "not found"
-        raise EncoderLoadError(f"{path}: {what} (expected encoder.pt written by byol pretrain / byol export-encoder, "
-                               "or a torchvision/timm state dict with --backbone NAME)")
+        raise _not_found(path)
+    if is_safetensors(path):
+        return read_safetensors(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except OSError:
@@ -166,13 +253,14 @@ def load_encoder(encoder_path: str | Path, random_init: bool = False, seed: int 
     architecture (the message names what the file holds and what was expected), and weights holding a NaN or an
     infinity (a diverged encoder is never evaluated)."""
     meta = read_encoder_meta(encoder_path, backbone, image_size)
-    source = "--backbone" if backbone is not None else f"{Path(encoder_path).with_suffix('.json').name}"
+    described_by = meta_source(encoder_path)
+    source = "--backbone" if backbone is not None else described_by.name
     state = None if random_init else read_state_dict(encoder_path)
     torch.manual_seed(seed)
     try:
         model, dim = create_backbone(meta["backbone"], cifar_stem=meta.get("cifar_stem", False))
     except ValueError as err:
-        raise EncoderLoadError(f"{Path(encoder_path).with_suffix('.json')}: {err}") from None
+        raise EncoderLoadError(f"{described_by}: {err}") from None
     meta["feature_dim"] = int(dim)
     if state is None:
         return model.eval(), meta

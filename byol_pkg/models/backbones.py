@@ -7,6 +7,8 @@ pass of DeepMind's BYOL networks, used for the converted official checkpoints (:
 Every backbone is an ``nn.Module`` mapping images [B, 3, H, W] to the pooled representation y [B, feat_dim]
 (no classifier), and keeps the parameter names of its library, so ``encoder.pt`` loads into
 ``torchvision.models.<name>()`` (with ``fc = nn.Identity()``) or ``timm.create_model(<name>, num_classes=0)``.
+The backbones timm has no name for (the small ResNets, the CIFAR stem, TF 'SAME' padding) are timm models named
+``byol_<name>`` / ``byol_<name>_cifar`` once ``byol_pkg.models`` is imported (:mod:`.timm_hub`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -36,35 +39,38 @@ def register_backbone(name: str) -> Callable:
 
 
 @register_backbone("resnet_small")
-def resnet_small() -> nn.Module:
+def resnet_small(**kwargs: Any) -> nn.Module:
     """ResNet with one BasicBlock per stage, stage widths 16/32/64/128 and timm's 64-channel 7x7 stem (timm
-    ignores ``stem_width`` for that stem); 128-d output.
+    ignores ``stem_width`` for that stem); 128-d output. ``kwargs`` go to timm's ``ResNet`` (``num_classes``
+    defaults to 0; the timm model ``byol_resnet_small`` of :mod:`.timm_hub` passes ``in_chans``, ``global_pool``).
 
     Load its state dict with ``timm.models.resnet.ResNet(BasicBlock, [1,1,1,1], channels=(16,32,64,128),
-    stem_width=16, num_classes=0)``.
+    stem_width=16, num_classes=0)``, or ``timm.create_model("byol_resnet_small")`` once ``byol_pkg.models`` is
+    imported.
     """
     from timm.models.resnet import BasicBlock, ResNet
 
-    return ResNet(BasicBlock, [1, 1, 1, 1], channels=(16, 32, 64, 128), stem_width=16, num_classes=0,
-                  zero_init_last=False)
+    kwargs = {"num_classes": 0, "zero_init_last": False, **kwargs}
+    return ResNet(BasicBlock, [1, 1, 1, 1], channels=(16, 32, 64, 128), stem_width=16, **kwargs)
 
 
 @register_backbone("resnet_small_nopool")
-def resnet_small_nopool() -> nn.Module:
+def resnet_small_nopool(**kwargs: Any) -> nn.Module:
     """``resnet_small`` without the stem's max-pool: its stages see 14/7/4/2 px of a 28-px image instead of
     7/4/2/1 (the last 3x3 convolutions of ``resnet_small`` act on a single pixel there). The CPU demo's backbone:
     on 2 cores it trains as fast (data path bound, about 950 images/s) and its BYOL encoder gains 3 points of
     validation kNN over random init in 2-epoch demo runs, against 0.3-1.2 for ``resnet_small``.
 
-    Load its state dict with the ``resnet_small`` timm model above and ``model.maxpool = nn.Identity()``.
+    Load its state dict with the ``resnet_small`` timm model above and ``model.maxpool = nn.Identity()``, or
+    ``timm.create_model("byol_resnet_small_nopool")`` once ``byol_pkg.models`` is imported.
     """
-    model = resnet_small()
+    model = resnet_small(**kwargs)
     model.maxpool = nn.Identity()
     return model
 
 
 @register_backbone("resnet_small_nopool_stem16")
-def resnet_small_nopool_stem16() -> nn.Module:
+def resnet_small_nopool_stem16(**kwargs: Any) -> nn.Module:
     """``resnet_small_nopool`` with a 16-channel stem. timm's ResNet ignores ``stem_width`` for its 7x7 stem and
     makes it 64 channels wide whatever the stage widths, so ``resnet_small`` runs a 64-channel stem at full stem
     resolution into 16-channel stages (a 1x1 projection in the first block). Here the stem is 16 channels, as
@@ -73,11 +79,12 @@ def resnet_small_nopool_stem16() -> nn.Module:
 
     Load its state dict with the ``resnet_small_nopool`` model above after ``model.conv1 = nn.Conv2d(3, 16, 7, 2,
     3, bias=False)``, ``model.bn1 = nn.BatchNorm2d(16)``, ``model.layer1[0].conv1 = nn.Conv2d(16, 16, 3, 1, 1,
-    bias=False)`` and ``model.layer1[0].downsample = None``.
+    bias=False)`` and ``model.layer1[0].downsample = None``; or ``timm.create_model("byol_resnet_small_nopool_stem16")``
+    once ``byol_pkg.models`` is imported.
     """
-    model = resnet_small_nopool()
+    model = resnet_small_nopool(**kwargs)
     width = model.layer1[0].conv1.out_channels
-    model.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+    model.conv1 = nn.Conv2d(model.conv1.in_channels, width, kernel_size=7, stride=2, padding=3, bias=False)
     model.bn1 = nn.BatchNorm2d(width)
     model.layer1[0].conv1 = nn.Conv2d(width, width, kernel_size=3, stride=1, padding=1, bias=False)
     model.layer1[0].downsample = None

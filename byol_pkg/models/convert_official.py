@@ -98,6 +98,7 @@ from .. import __version__
 from ..errors import OfficialCheckpointError
 from ..io import atomic_torch_save, atomic_write_json
 from .backbones import create_backbone
+from .timm_hub import hub_dir, write_hub_folder
 
 #: Depth -> our backbone name (torchvision ResNet, ``fc`` removed): the state-dict layout.
 SUPPORTED_DEPTHS = {50: "resnet50", 101: "resnet101", 152: "resnet152", 200: "resnet200"}
@@ -441,7 +442,9 @@ def _haiku_shape(shape: torch.Size) -> list[int]:
 def convert_official_checkpoint(path: str | Path, out: str | Path, depth: int = 50) -> dict:
     """Convert the online encoder of an official BYOL checkpoint to ``out`` (encoder.pt, torchvision ResNet keys)
     and ``out``'s ``.json`` (backbone ``tf_resnet<depth>``, loadable with :func:`byol_pkg.eval.encoder.load_encoder`
-    into the 'SAME'-padded forward pass of the JAX network); returns the json written."""
+    into the 'SAME'-padded forward pass of the JAX network), and the timm-hub folder beside it (``encoder.timm/``:
+    timm's ``byol_tf_resnet<depth>``, the paper's test preprocessing: bicubic, centre crop 224 of 256); returns the
+    json written."""
     path, out = Path(path), Path(out)
     flat, step = read_official_checkpoint(path)
     state = convert_official_state(flat, depth, source=path)
@@ -465,4 +468,7 @@ def convert_official_checkpoint(path: str | Path, out: str | Path, depth: int = 
     }
     atomic_torch_save(out, state)
     atomic_write_json(out.with_suffix(".json"), meta)
+    write_hub_folder(hub_dir(out), state, name, False,
+                     {"input_size": [3, 224, 224], "interpolation": "bicubic", "crop_pct": 224 / 256,
+                      "crop_mode": "center", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}, meta)
     return meta

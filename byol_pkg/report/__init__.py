@@ -16,6 +16,7 @@ _EXPORTS = {
     "Comparison": "tables", "ReportTable": "table_model", "compare": "tables", "comparison_table": "tables",
     "knn_table": "tables", "paper_tables": "tables", "table1": "tables", "table2": "tables", "table3": "tables",
     "to_csv": "writers", "to_latex": "writers", "to_markdown": "writers", "write_table": "writers",
+    "Bootstrapper": "intervals", "bootstrap_interval": "bootstrap", "paired_interval": "bootstrap",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -2,7 +2,9 @@
 
 Layout under ``out_dir``::
 
-    tables/{table1,table2,table3,knn,comparisons}.{md,tex,csv}   only the tables with data
+    tables/{table1,table2,table3,knn,comparisons}.{md,tex,csv}   only the tables with data; single-seed cells
+                                                                 with their bootstrap interval, the comparisons
+                                                                 with the paired one (report/bootstrap.py)
     plots/{transfer,semisup,pretrain_curves,knn_vs_epoch}.{png,pdf}   only the plots with data
     tables/ablation_<name>.{md,tex,csv}, plots/ablation_<name>.{png,pdf}   one per ablation in the records
     metrics.json                                                 headline results (``dvc metrics show``)
@@ -30,6 +32,8 @@ from . import published as pub
 from .ablations import ablation_data, ablation_table, plot_ablation
 from .captions import PLOT_CAPTIONS, TABLE_NAMES, plot_caption, plot_title
 from .dvc_outputs import export_curves, write_metrics_json
+from .bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
+from .intervals import Bootstrapper, result_sources
 from .plots import all_plots
 from .records import prepare
 from .table_model import ReportTable
@@ -78,6 +82,10 @@ def _inputs_markdown(frame: pd.DataFrame, result_files: list[Path], metrics_csvs
         lines.append(f"{len(df)} records from {len(result_files)} result files; methods: "
                      f"{', '.join(sorted(set(df['label'])))}; seeds: {', '.join(map(str, sorted(set(df['seed']))))}; "
                      f"protocols: {', '.join(sorted(set(df['protocol'])))}.")
+    kept = [p for p in result_sources(frame) if p.is_file()]
+    if not frame.empty:
+        lines += ["", f"Test predictions (the bootstrap intervals' input): {len(kept)} of "
+                      f"{len(result_sources(frame))} result files keep theirs (`<result>.predictions.npz`)."]
     lines += ["", *(f"- results: `{p}`" for p in result_files),
               *(f"- pretraining metrics: `{p}`" for p in metrics_csvs)]
     return "\n".join(lines) + "\n"
@@ -107,8 +115,9 @@ def _report_markdown(tables: list[ReportTable], plots: dict[str, list[Path]], ou
                      result_files: list[Path], metrics_csvs: list[Path],
                      ablations: list[ReportTable] = (), ablation_figures: dict[str, list[Path]] | None = None) -> str:
     parts = ["# BYOL reproduction report", "",
-             "Ours: mean ± std over seeds (sample std), n = number of seeds. Rows marked *published* are the paper's "
-             "numbers, shown only in columns the paper has.", ""]
+             "Ours: mean ± std over seeds (sample std), n = number of seeds; a single-seed number has its "
+             "bootstrap interval over the test images in brackets (the captions say how). Rows marked *published* "
+             "are the paper's numbers, shown only in columns the paper has.", ""]
     parts += ["## Tables", ""]
     if not tables:
         parts += ["No table has data.", ""]
@@ -127,8 +136,12 @@ def _report_markdown(tables: list[ReportTable], plots: dict[str, list[Path]], ou
 
 
 def build_report(result_files: list[str | Path], metrics_csvs: list[str | Path], out_dir: str | Path,
-                 decimals: int = 1) -> dict:
+                 decimals: int = 1, resamples: int = DEFAULT_RESAMPLES, bootstrap_seed: int = DEFAULT_SEED) -> dict:
     """Write every table and plot with data and ``report.md`` under ``out_dir``.
+
+    The tables' bootstrap intervals use ``resamples`` resamples of the test examples (0: none) drawn with
+    ``bootstrap_seed`` (:mod:`.bootstrap`), from the predictions beside each result file; a result without them
+    gets no interval (its caption says so).
 
     Returns ``{"tables": {name: [paths]}, "plots": {name: [paths]}, "report": path, "records": count,
     "metrics": metrics.json path, "curves": [curve CSV paths], "ablations": [ablation table names]}``; ``tables``
@@ -143,7 +156,7 @@ def build_report(result_files: list[str | Path], metrics_csvs: list[str | Path],
     metrics_csvs = [p for p in metrics_csvs if p.is_file()]
     frame = results_frame(result_files) if result_files else pd.DataFrame()
 
-    tables = [t for t in paper_tables(frame, decimals) if not t.empty]
+    tables = [t for t in paper_tables(frame, decimals, Bootstrapper(resamples, bootstrap_seed)) if not t.empty]
     found = ablation_data(frame, metrics_csvs)
     ablations = [t for t in (ablation_table(d, decimals) for d in found) if not t.empty]
     written = {t.name: write_table(t, out_dir / "tables") for t in [*tables, *ablations]}

@@ -1,6 +1,6 @@
 """Titles and captions of the report's tables and plots: one home for the text shown in ``report.md`` and in
 ``snakemake --report`` (the report rule passes these dicts to ``workflow/report/{table,plot}.rst``). Plain
-strings only: the Snakefile imports this module."""
+strings only (no imports): the Snakefile imports this module."""
 
 TABLE_NAMES = ("table1", "table2", "table3", "knn", "comparisons")
 TABLE_TITLES = {
@@ -10,7 +10,29 @@ TABLE_TITLES = {
     "knn": "kNN accuracy",
     "comparisons": "Method comparisons",
 }
-TABLE_CAPTIONS = {
+def bootstrap_note(resamples: int = 1000, level: float = 0.95, seed: int = 0) -> str:
+    """The caption sentence on the paper tables' intervals (``report/bootstrap.py``)."""
+    if resamples < 1:
+        return "No bootstrap intervals (switched off)."
+    return (f"In brackets after a single-seed number: its {100 * level:g} % percentile bootstrap interval over "
+            f"the test images ({resamples} resamples of the test examples with replacement, seed {seed}; the "
+            "metric recomputed from the predictions saved beside the result), which covers test-set sampling, "
+            "not training randomness. The CSV has it for every cell of ours (ci_low, ci_high; several seeds: "
+            "of the mean over seeds, the same resamples for each).")
+
+
+def paired_note(resamples: int = 1000, level: float = 0.95, seed: int = 0) -> str:
+    """The caption sentence on the comparisons' paired bootstrap."""
+    if resamples < 1:
+        return "No paired bootstrap (switched off)."
+    return (f"Paired {100 * level:g} % CI of Δ: the percentile bootstrap of mean A − mean B over the shared test "
+            f"images, both methods scored on the same {resamples} resamples of the test examples (seed {seed}; "
+            "the mean over seeds on each resample); 'CI excludes 0' is yes when the interval does not contain 0. "
+            "It covers test-set sampling only; the seed spread covers training randomness.")
+
+
+#: The captions without the bootstrap sentence (the tables add it with their own settings and gaps).
+TABLE_BASE_CAPTIONS = {
     "table1": (
         "Linear evaluation of the frozen encoder (protocol `linear`; variant `cached`: centre-crop "
         "features, `augmented`: crop + flip on the fly). Ours: mean ± std over seeds (n = seeds). "
@@ -38,6 +60,8 @@ TABLE_CAPTIONS = {
         "'exceeds' is yes when |Δ| > std A + std B (n/a when either has a single seed)."
     ),
 }
+TABLE_CAPTIONS = {name: f"{text} {paired_note() if name == 'comparisons' else bootstrap_note()}"
+                  for name, text in TABLE_BASE_CAPTIONS.items()}
 PLOT_CAPTIONS = {
     "transfer": "Transfer (Table 3 protocols): our mean per dataset (error bar: std over seeds) beside the "
                 "paper's ImageNet-pretrained ResNet-50 values (hatched) for the same methods. The axis names the "

@@ -1,5 +1,5 @@
-"""The table model every report table is made of: value columns, rows of cells (mean ± std over seeds, n),
-and the table with its title, caption and row-label columns."""
+"""The table model every report table is made of: value columns, rows of cells (mean ± std over seeds, n, and a
+bootstrap interval where there is one), and the table with its title, caption and row-label columns."""
 
 from __future__ import annotations
 
@@ -25,24 +25,35 @@ class Column:
 
 @dataclass
 class Cell:
-    """A mean ± std over ``n`` seeds (``n == 0``: a published value)."""
+    """A mean ± std over ``n`` seeds (``n == 0``: a published value), with an optional bootstrap interval ``ci``
+    (``report/bootstrap.py``): shown after a single-seed number (``83.5 [82.8, 84.2] (n=1)``), alone in a cell
+    without a number (an interval column), and kept in the CSV for every cell that has one."""
 
     mean: float
     std: float = math.nan
     n: int = 0
     note: str = ""  # shown instead of the number when set (a text cell)
     decimals: int | None = None  # overrides the table's decimals (e.g. a collapse std of about 0.06)
+    ci: tuple[float, float] | None = None  # (low, high) of the bootstrap interval
+
+    def ci_text(self, decimals: int = 1) -> str:
+        """``[low, high]`` of the interval, or "" without one."""
+        if self.ci is None:
+            return ""
+        decimals = decimals if self.decimals is None else self.decimals
+        return f"[{self.ci[0]:.{decimals}f}, {self.ci[1]:.{decimals}f}]"
 
     def text(self, decimals: int = 1) -> str:
         if self.note:
             return self.note
         decimals = decimals if self.decimals is None else self.decimals
         if self.mean is None or (isinstance(self.mean, float) and math.isnan(self.mean)):
-            return MISSING
+            return self.ci_text(decimals) or MISSING
         if self.n == 0:
             return f"{self.mean:.{decimals}f}"
         if self.n == 1 or math.isnan(self.std):
-            return f"{self.mean:.{decimals}f} (n={self.n})"
+            ci = f" {self.ci_text(decimals)}" if self.ci is not None else ""
+            return f"{self.mean:.{decimals}f}{ci} (n={self.n})"
         return f"{self.mean:.{decimals}f} ± {self.std:.{decimals}f} (n={self.n})"
 
 

@@ -1,9 +1,10 @@
 """Writers of a :class:`~byol_pkg.report.table_model.ReportTable`: :func:`to_markdown`, :func:`to_latex`
-(booktabs, hand-written: no jinja2), :func:`to_csv` (one tidy row per cell with mean, std, n and the text) and
-:func:`write_table` (all three, atomically)."""
+(booktabs, hand-written: no jinja2), :func:`to_csv` (one tidy row per cell with mean, std, n, the bootstrap
+interval and the text) and :func:`write_table` (all three, atomically)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +31,8 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                   "±": r"$\pm$", "–": "--", "−": "--", "Δ": r"$\Delta$", "×": r"$\times$", "τ": r"$\tau$",
                   "β": r"$\beta$", "λ": r"$\lambda$", "ℓ": r"$\ell$", "✓": r"$\checkmark$", "—": "---",
-                  "<": r"$<$", ">": r"$>$", "✗": r"$\times$", "α": r"$\alpha$"}
+                  "<": r"$<$", ">": r"$>$", "✗": r"$\times$", "α": r"$\alpha$",
+                  "[": "{[}", "]": "{]}"}  # braced: a cell's "[" after "\\" would read as its optional argument
 
 
 def latex_escape(text: str) -> str:
@@ -64,7 +66,8 @@ def to_latex(table: ReportTable) -> str:
 
 
 def to_csv(table: ReportTable) -> str:
-    """One tidy row per filled cell: row labels, source, column and what it holds, mean, std, n and text."""
+    """One tidy row per filled cell: row labels, source, column and what it holds, mean, std, n, the bootstrap
+    interval (``ci_low``, ``ci_high``; empty without one) and text."""
     records = []
     for row in table.rows:
         for col in table.columns:
@@ -74,9 +77,12 @@ def to_csv(table: ReportTable) -> str:
             records.append({**dict(zip(table.row_columns, row.labels)), "source": row.source,
                             "column": col.label, "protocol": col.protocol, "dataset": col.dataset,
                             "variant": col.variant, "metric": col.metric, "mean": cell.mean,
-                            "std": cell.std, "n": cell.n, "text": cell.text(table.decimals)})
+                            "std": cell.std, "n": cell.n,
+                            "ci_low": cell.ci[0] if cell.ci is not None else math.nan,
+                            "ci_high": cell.ci[1] if cell.ci is not None else math.nan,
+                            "text": cell.text(table.decimals)})
     columns = [*table.row_columns, "source", "column", "protocol", "dataset", "variant", "metric", "mean", "std",
-               "n", "text"]
+               "n", "ci_low", "ci_high", "text"]
     return pd.DataFrame(records, columns=columns).to_csv(index=False)
 
 

@@ -1,10 +1,14 @@
 """The online encoder as an evaluation input: ``encoder.pt`` (its state dict) + ``encoder.json`` (how to rebuild
-it), written at the end of ``byol pretrain`` and by ``byol export-encoder`` from any training checkpoint."""
+it), and beside them the same encoder for other tools, ``encoder.timm/`` (``model.safetensors`` + ``config.json``
+in timm's hub format, :mod:`byol_pkg.models.timm_hub`); written at the end of ``byol pretrain`` and by ``byol
+export-encoder`` from any training checkpoint (docs/encoders.md)."""
 
 from __future__ import annotations
 
 import logging
+import math
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +16,11 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..augment import EvalTransform
 from ..config import Config, config_from_dict
 from ..errors import CheckpointError, ConfigError
 from ..io import atomic_torch_save, atomic_write_json
+from ..models.timm_hub import HubExportError, hub_dir, write_hub_folder
 from .checkpoint import read_checkpoint
 from .run_folder import config_fingerprint
 
@@ -40,13 +46,49 @@ def first_nonfinite(state: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
+def timm_crop_pct(size: int, resize: int) -> float:
+    """timm's ``crop_pct`` for our test transform (shorter side to ``resize``, centre crop ``size``): ``size /
+    resize`` (224/256 = 0.875), lowered by a rounding step where needed so that timm's eval transform, which
+    resizes to ``floor(size / crop_pct)``, resizes to exactly ``resize`` (``size / (size / resize)`` falls just
+    below ``resize`` in floating point for a few sizes, e.g. 443)."""
+    crop = size / resize
+    while math.floor(size / crop) < resize:
+        crop = math.nextafter(crop, 0.0)
+    return crop
+
+
+def hub_data_config(cfg: Config) -> dict:
+    """The preprocessing of ``config.json``'s ``pretrained_cfg``: our evaluation (test) transform at the training
+    image size (bicubic shorter-side resize to ``size x 256/224``, centre crop, the config's mean/std)."""
+    size = int(cfg.augment.image_size)
+    return {"input_size": [3, size, size], "interpolation": "bicubic",
+            "crop_pct": timm_crop_pct(size, EvalTransform(size).resize), "crop_mode": "center",
+            "mean": list(cfg.augment.mean), "std": list(cfg.augment.std)}
+
+
+def write_hub_pair(path: Path, state: dict[str, torch.Tensor], cfg: Config, meta: dict) -> Path | None:
+    """The hub folder beside ``path`` (``encoder.timm/``); None, with a warning and no stale folder left, for a
+    backbone timm cannot build exactly (``timm:<model>`` with the CIFAR stem)."""
+    folder = hub_dir(path)
+    try:
+        return write_hub_folder(folder, state, cfg.model.backbone, cfg.model.cifar_stem, hub_data_config(cfg),
+                                meta)
+    except BaseException as err:
+        if folder.is_dir():  # an older encoder's pair must not pass for this one
+            shutil.rmtree(folder, ignore_errors=True)
+        if not isinstance(err, HubExportError):
+            raise
+        log.warning("%s: no timm-hub copy written beside it (%s); %s is complete", path, err, path.name)
+        return None
+
+
 def write_encoder(path: str | Path, state: dict[str, torch.Tensor], cfg: Config, step: int,
                   **extra: Any) -> Path:
     """Write ``path`` (the state dict) and the ``.json`` beside it (architecture, preprocessing, step, and
-    ``extra`` keys such as ``pretrain_epoch``), both atomically."""
+    ``extra`` keys such as ``pretrain_epoch``), both atomically, then the timm-hub folder ``<stem>.timm/``
+    (``model.safetensors`` + ``config.json`` holding the same description under ``byol_bench``)."""
     path = Path(path)
-    atomic_torch_save(path, state)
-    atomic_write_json(path.with_suffix(".json"), {
+    meta = {
         "backbone": cfg.model.backbone,
         "cifar_stem": cfg.model.cifar_stem,
         "network": "online",
@@ -57,7 +99,10 @@ def write_encoder(path: str | Path, state: dict[str, torch.Tensor], cfg: Config,
         "std": cfg.augment.std,
         "byol_bench_version": __version__,
         **extra,
-    })
+    }
+    atomic_torch_save(path, state)
+    atomic_write_json(path.with_suffix(".json"), meta)
+    write_hub_pair(path, state, cfg, meta)
     return path
 
 
