@@ -11,12 +11,14 @@ Exit codes (one per kind of fault, so that a scheduler or script can tell them a
 2     bad config or arguments (:class:`ConfigError`, unknown dataset / split / metric, a split too small);
       argparse's own usage errors use 2 as well
 3     bad or missing input data (:class:`DatasetNotFoundError`, :class:`DatasetFormatError`,
-      :class:`InputFileError`)
+      :class:`InputFileError`; a download whose checksum differs, :class:`ChecksumError`; a dataset with no
+      public source, :class:`ManualDownloadError`)
 4     an unusable checkpoint or encoder (:class:`CheckpointError`, :class:`EncoderLoadError`)
 5     training diverged (:class:`DivergenceError`: a non-finite loss or encoder)
 6     the output cannot be written as asked (:class:`OutputError`: a locked or finished run folder, an
       unwritable path, a sweep folder of another sweep)
-7     the system refused a write or read (``OSError``: disk full, quota, permission, read-only file system)
+7     the system refused a write or read (``OSError``: disk full, quota, permission, read-only file system; a
+      URL that cannot be fetched, :class:`DownloadError`)
 130   interrupted by SIGINT (Ctrl-C), after saving what can be resumed
 143   stopped by SIGTERM (SLURM's time limit or preemption), after saving what can be resumed
 ====  ========================================================================================================
@@ -162,3 +164,20 @@ def os_error_line(err: OSError) -> str:
     where = err.filename if err.filename is not None else ""
     reason = err.strerror or type(err).__name__
     return one_line(f"{where}: {reason}" if where else reason)
+
+
+# ------------------------------------------------------------------------------------------ dataset downloads
+
+
+class DownloadError(ByolError, RuntimeError):
+    """A URL that cannot be fetched (unreachable, an HTTP error, the transfer breaks off on every attempt)."""
+
+    exit_code = 7  # the system refused the read (network), like an OSError
+
+
+class ChecksumError(DatasetFormatError):
+    """A downloaded file whose checksum differs from the published one, or an archive that cannot be unpacked."""
+
+
+class ManualDownloadError(DatasetNotFoundError):
+    """A dataset with no public source: the message lists the manual steps and the layout expected."""

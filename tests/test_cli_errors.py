@@ -48,6 +48,8 @@ CASES = [
     # a bad dataset name
     ("knn-dataset", lambda f: _eval("knn", f, dataset="fashon_mnist"), "unknown dataset 'fashon_mnist'", 2),
     ("extract-dataset", lambda f: _eval("extract", f, dataset="nope"), "unknown dataset 'nope'", 2),
+    ("download-dataset", lambda f: ["download", "nope", "--root", str(f["tmp"] / "data")], "unknown dataset 'nope'", 2),
+    ("download-manual", lambda f: ["download", "stanford_cars", "--root", str(f["tmp"] / "data")], "manual", 3),
     ("linear-dataset", lambda f: _eval("linear", f, dataset="nope"), "unknown dataset 'nope'", 2),
     ("transfer-dataset", lambda f: _eval("transfer-linear", f, dataset="nope"), "unknown dataset 'nope'", 2),
     ("finetune-dataset", lambda f: _eval("finetune", f, dataset="nope"), "unknown dataset 'nope'", 2),

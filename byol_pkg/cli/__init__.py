@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.register(sub)  # prepare
     evaluate.register(sub)  # probe, extract, knn, transfer-linear, linear, finetune, semisup
     data.register_subset(sub)  # subset
+    data.register_download(sub)  # download
     results.register(sub)  # results, report
     train.register_config(sub)  # config
     return parser

@@ -1,4 +1,5 @@
-"""``byol prepare | subset``: check a dataset and record its splits; draw a labelled subset."""
+"""``byol prepare | subset | download``: check a dataset and record its splits; draw a labelled subset; fetch a
+dataset's public files."""
 
 from __future__ import annotations
 
@@ -52,6 +53,53 @@ def cmd_subset(args: argparse.Namespace) -> int:
     print(f"{args.out}: {len(indices)} of {len(dataset)} images, {int((counts > 0).sum())} classes, "
           f"{counts.min()}-{counts.max()} per class")
     return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from ..data.download import download, downloadable, listing, manual_names, source_name
+    from ..errors import ConfigError
+    from ..io import atomic_write_json
+
+    check_outputs(args)
+    setup_logging()
+    if args.list:
+        print("\n".join(listing()))
+        return 0
+    if args.all == bool(args.datasets):
+        raise ConfigError("name one or more datasets, or give --all (--list shows them)")
+    if args.out is not None and len(args.datasets) != 1:
+        raise ConfigError("--out records one dataset; name exactly one")
+    names = downloadable() if args.all else [source_name(n) for n in args.datasets]
+    for name in names:
+        result = download(name, args.root, args.mirror)
+        print(result.line())
+        if args.out is not None:
+            atomic_write_json(args.out, result.as_json())
+    if args.all:
+        print(f"not downloaded (no public source; byol download <name> lists the manual steps): "
+              f"{', '.join(manual_names())}")
+    return 0
+
+
+def register_download(sub) -> None:
+    """Add ``byol download``."""
+    from ..data.sources import MIRROR_ENV
+
+    dp = sub.add_parser("download", help="fetch datasets from their public sources into the layout the loaders read",
+                        description="Fetch a dataset's published files (checksums verified before anything is "
+                                    "unpacked; partial downloads resumed) and move them into place under --root only "
+                                    "when complete; a dataset already complete is left alone. Datasets without a "
+                                    "public source (imagenet, birdsnap, stanford_cars) print their manual steps. "
+                                    "'imagenet-subsets' fetches SimCLR's 1 % / 10 % ImageNet lists into "
+                                    "<root>/imagenet/.")
+    dp.add_argument("datasets", nargs="*", metavar="DATASET", help="registered dataset names, or imagenet-subsets")
+    dp.add_argument("--all", action="store_true", help="every dataset with a public source")
+    dp.add_argument("--list", action="store_true", help="list every dataset and how it is obtained")
+    dp.add_argument("--root", default="data", help="data root (the loaders' --root / data.root)")
+    dp.add_argument("--mirror", default=None,
+                    help=f"fetch every file as <mirror>/<file name> instead of its URL (default: ${MIRROR_ENV})")
+    dp.add_argument("--out", default=None, help="a JSON record of what was done (one dataset; the workflow's marker)")
+    dp.set_defaults(func=cmd_download)
 
 
 def register(sub) -> None:

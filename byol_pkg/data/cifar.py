@@ -25,6 +25,7 @@ from .base import ArrayImageDataset
 from ..errors import DatasetFormatError, DatasetNotFoundError
 from .holdout import SEED, scaled_count, stratified_holdout
 from .registry import DatasetInfo, PaperSizes, register_dataset
+from .sources import DownloadSource, RemoteFile
 
 #: Transfer hold-out sizes of the paper (Table 10): validation images held out of the 50,000 train images.
 TRANSFER_VAL = {"cifar10": 5000, "cifar100": 5067}
@@ -32,15 +33,22 @@ TRAIN_SIZE = 50000
 SPLITS = ("train", "test", "transfer_train", "transfer_val")
 
 
-def _info(name: str, display: str, num_classes: int, sizes: tuple[int, int, int, int], archive: str) -> DatasetInfo:
-    """A CIFAR record: pretrainable, a Table 3 dataset with the transfer hold-out as its selection splits."""
+def _info(name: str, display: str, num_classes: int, sizes: tuple[int, int, int, int], archive: str,
+          md5: str, folder: str) -> DatasetInfo:
+    """A CIFAR record: pretrainable, a Table 3 dataset with the transfer hold-out as its selection splits; its
+    archive (md5 as torchvision records it) unpacks to ``<root>/<folder>/``, the layout read here."""
+    download = DownloadSource((RemoteFile(f"https://www.cs.toronto.edu/~kriz/{archive}", f"md5:{md5}"),),
+                              layout=f"<root>/{folder}/ ({archive} extracted)")
     return DatasetInfo(name, display, num_classes, SPLITS, train="transfer_train", val="transfer_val",
                        trainval="train", test="test", paper=PaperSizes(*sizes), published="table3",
-                       pretraining=True, source=f"https://www.cs.toronto.edu/~kriz/cifar.html ({archive})")
+                       pretraining=True, source=f"https://www.cs.toronto.edu/~kriz/cifar.html ({archive})",
+                       download=download)
 
 
-CIFAR10_INFO = _info("cifar10", "CIFAR10", 10, (50_000, 45_000, 5_000, 10_000), "cifar-10-python.tar.gz")
-CIFAR100_INFO = _info("cifar100", "CIFAR100", 100, (50_000, 44_933, 5_067, 10_000), "cifar-100-python.tar.gz")
+CIFAR10_INFO = _info("cifar10", "CIFAR10", 10, (50_000, 45_000, 5_000, 10_000), "cifar-10-python.tar.gz",
+                     "c58f30108f718f92721af3b95e74349a", "cifar-10-batches-py")
+CIFAR100_INFO = _info("cifar100", "CIFAR100", 100, (50_000, 44_933, 5_067, 10_000), "cifar-100-python.tar.gz",
+                      "eb9058c3a382ffc7106e4002c42a8d85", "cifar-100-python")
 
 
 @dataclass(frozen=True)
@@ -164,11 +172,9 @@ def _class_names(spec: CifarSpec, folder: Path) -> list[str] | None:
 
 
 def _download(spec: CifarSpec, root: Path) -> None:
-    from torchvision.datasets import CIFAR10 as TvCifar10
-    from torchvision.datasets import CIFAR100 as TvCifar100
+    from .download import download
 
-    cls = TvCifar10 if spec is CIFAR10 else TvCifar100
-    cls(str(root), train=True, download=True)
+    download(spec.name, root)
 
 
 def _batch_arrays(spec: CifarSpec, path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -212,7 +218,7 @@ def load_cifar(
             f"<root>/{spec.folder}/{{{', '.join(spec.files[split])}}} (python pickles, "
             f"i.e. {spec.archive} extracted)",
             f"set data.root to a folder holding {spec.folder}/ "
-            f"(extract {spec.archive} there), or set data.download: true",
+            f"(extract {spec.archive} there), set data.download: true, or run: byol download {spec.name} --root <root>",
         )
     chunks, labels = [], []
     for fname in spec.files[split]:

@@ -13,6 +13,7 @@ import numpy as np
 
 from .base import ArrayImageDataset
 from .registry import DatasetInfo, register_dataset
+from .sources import DownloadSource
 
 NAME = "digits"
 SPLIT_SEED = 0
@@ -31,7 +32,8 @@ def split_indices(labels: np.ndarray, split: str) -> np.ndarray:
 
 @register_dataset(DatasetInfo(
     NAME, "Digits", 10, ("train", "test"), pretraining=True,
-    source="scikit-learn's bundled copy (sklearn.datasets.load_digits)"))
+    source="scikit-learn's bundled copy (sklearn.datasets.load_digits)",
+    download=DownloadSource(bundled="scikit-learn ships it: sklearn.datasets.load_digits")))
 def build_digits(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ArrayImageDataset:

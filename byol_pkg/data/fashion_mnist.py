@@ -19,6 +19,7 @@ from .base import ArrayImageDataset
 from ..errors import DatasetFormatError, DatasetNotFoundError
 from .idx import read_idx
 from .registry import DatasetInfo, register_dataset
+from .sources import DownloadSource, RemoteFile
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +81,28 @@ def find_files(root: Path | None, split: str) -> tuple[Path, Path] | None:
     return None
 
 
-def _download(root: Path) -> None:
-    from torchvision.datasets import FashionMNIST
+#: torchvision's mirror and md5s; the four .gz files are read as they are, from ``<root>/FashionMNIST/raw/``.
+_MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com"
+DOWNLOAD = DownloadSource(tuple(
+    RemoteFile(f"{_MIRROR}/{stem}.gz", f"md5:{md5}", dest="FashionMNIST/raw", unpack=False)
+    for stem, md5 in (("train-images-idx3-ubyte", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+                      ("train-labels-idx1-ubyte", "25c81989df183df01b3e8a0aad5dffbe"),
+                      ("t10k-images-idx3-ubyte", "bef4ecab320f06d8554ea6380940ec79"),
+                      ("t10k-labels-idx1-ubyte", "bb300cfdad3c16e7a12a480ee83cd310"))),
+    layout="<root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz")
 
-    for train in (True, False):
-        FashionMNIST(str(root), train=train, download=True)
+
+def _download(root: Path) -> None:
+    from .download import download
+
+    download(NAME, root)
 
 
 @register_dataset(DatasetInfo(
     NAME, "Fashion-MNIST", len(CLASSES), ("train", "test"),
     pretraining=True, aliases=("fashionmnist",),
-    source="https://github.com/zalandoresearch/fashion-mnist (Debian dataset-fashion-mnist; torchvision FashionMNIST)"))
+    source="https://github.com/zalandoresearch/fashion-mnist (Debian dataset-fashion-mnist; torchvision FashionMNIST)",
+    download=DOWNLOAD))
 def build_fashion_mnist(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ArrayImageDataset:
@@ -108,7 +120,8 @@ def build_fashion_mnist(
             f"a folder holding {prefix}-images-idx3-ubyte and {prefix}-labels-idx1-ubyte "
             "(raw or .gz), e.g. <root>/FashionMNIST/raw/",
             "set data.root to a folder holding the Fashion-MNIST IDX files, "
-            "apt-get install dataset-fashion-mnist, or set data.download: true",
+            "apt-get install dataset-fashion-mnist, set data.download: true, "
+            "or run: byol download fashion_mnist --root <root>",
         )
     image_path, label_path = files
     folder = image_path.parent

@@ -17,6 +17,7 @@ import torch
 from .base import ImageDataset, limit
 from ..errors import DatasetFormatError, DatasetNotFoundError
 from .registry import DatasetInfo, register_dataset
+from .sources import DownloadSource
 
 NAME = "imagefolder"
 #: The start of torchvision's image-decoding deprecation warning (silenced where images are decoded).
@@ -93,7 +94,9 @@ def _layout_hint(split: str) -> str:
 #: An image folder stands for ImageNet in the published tables: the ImageNet preset pretrains on one.
 @register_dataset(DatasetInfo(
     NAME, "ImageNet", None, None, published="imagenet", pretraining=True,
-    source="any <root>/<split>/<class>/<image> tree (e.g. ImageNet's train and val folders)"))
+    source="any <root>/<split>/<class>/<image> tree (e.g. ImageNet's train and val folders)",
+    download=DownloadSource(manual="an image folder is your own data: put one folder per split under <root>, "
+                                   "each with one folder per class", layout=_layout_hint("train"))))
 def build_image_folder(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ImageFolderDataset:

@@ -41,6 +41,7 @@ from ..errors import DatasetFormatError, DatasetNotFoundError
 from .holdout import SEED, scaled_count, stratified_holdout
 from .image_folder import ImageFolderDataset, scan
 from .registry import DatasetInfo, PaperSizes, register_dataset
+from .sources import DownloadSource
 
 NAME = "imagenet"
 SPLITS = ("train", "val", "trainval", "test")
@@ -102,7 +103,14 @@ def _listing(split_dir: Path, classes: list[str], split: str) -> tuple[list[str]
 @register_dataset(DatasetInfo(
     NAME, "ImageNet", 1000, SPLITS, train="train", val="val", trainval="trainval", test="test",
     paper=PaperSizes(PAPER_TRAINVAL, PAPER_TRAIN, PAPER_VAL, PAPER_TEST), published="imagenet",
-    aliases=("ilsvrc2012", "imagenet1k"), source="https://image-net.org (ILSVRC2012 train and val archives)"))
+    aliases=("ilsvrc2012", "imagenet1k"), source="https://image-net.org (ILSVRC2012 train and val archives)",
+    download=DownloadSource(
+        manual=("log in at https://image-net.org (registration and terms of access), download "
+                "ILSVRC2012_img_train.tar, ILSVRC2012_img_val.tar and ILSVRC2012_devkit_t12.tar.gz into "
+                "<root>/imagenet and run python -c \"import torchvision.datasets as d; "
+                "[d.ImageNet('<root>/imagenet', split=s) for s in ('train', 'val')]\" (it unpacks both and sorts val "
+                "into wnid folders); SimCLR's 1 %/10 % subset lists: byol download imagenet-subsets"),
+        layout=LAYOUT)))
 def build_imagenet(root: Path | None, split: str, download: bool = False,
                    max_samples: int | None = None) -> ImageNetDataset:
     """ImageNet: train (minus the 10,009 held out) / val (10,009) / trainval (all train) / test (official val)."""

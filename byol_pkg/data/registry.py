@@ -2,7 +2,9 @@
 
 Every fact the project holds about a dataset lives in its :class:`DatasetInfo`, declared next to its loader:
 the display name, class count, the metric the paper reports, the paper's split names and Table 10 sizes, the
-multi-label flag, where the published tables list it, and whether it may be a pretraining set. Everything else
+multi-label flag, where the published tables list it, whether it may be a pretraining set, and where its files come
+from (``download``: a :class:`~byol_pkg.data.sources.DownloadSource`, the URLs and checksums or the manual steps that
+``byol download`` reads). Everything else
 (``byol prepare``, the evaluation commands, the report's tables and published rows, the config's choices) reads
 the record. Adding a dataset is one module (its builder decorated with ``@register_dataset(DatasetInfo(...))``)
 plus its fixture in ``tests/``.
@@ -21,6 +23,7 @@ from typing import Protocol
 
 from ..errors import UnknownDatasetError
 from .base import ImageDataset
+from .sources import DownloadSource
 
 #: What the published tables call a dataset (``DatasetInfo.published``): the paper's ImageNet (Tables 1, 2),
 #: or a column of Table 3 (its cells keyed by the registry name).
@@ -60,8 +63,9 @@ class DatasetInfo:
     published: str | None = None  # one of PUBLISHED_KEYS, or None when no published table has it
     pretraining: bool = False  # accepted as a pretraining dataset (config data.name)
     aliases: tuple[str, ...] = ()  # other names of it (metric_for_dataset, reports)
-    source: str = ""  # where to get the data
+    source: str = ""  # where to get the data (a line for people; the machine-readable source is ``download``)
     note: str = ""
+    download: DownloadSource | None = None  # its public files and checksums, or the manual steps (byol download)
 
     @property
     def has_paper_splits(self) -> bool:

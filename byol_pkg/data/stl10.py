@@ -16,6 +16,7 @@ import numpy as np
 from .base import ArrayImageDataset, ConcatImageDataset, ImageDataset, MemmapImageDataset, limit
 from ..errors import DatasetFormatError, DatasetNotFoundError
 from .registry import DatasetInfo, register_dataset
+from .sources import DownloadSource, RemoteFile
 
 NAME = "stl10"
 FOLDER = "stl10_binary"
@@ -98,16 +99,19 @@ def _unlabeled(folder: Path, max_samples: int | None, classes: list[str] | None)
 
 @register_dataset(DatasetInfo(
     NAME, "STL-10", NUM_CLASSES, SPLITS, pretraining=True,
-    source="https://cs.stanford.edu/~acoates/stl10/ (stl10_binary.tar.gz; torchvision STL10)"))
+    source="https://cs.stanford.edu/~acoates/stl10/ (stl10_binary.tar.gz; torchvision STL10)",
+    download=DownloadSource((RemoteFile("http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz",
+                                        "md5:91f7769df0f17e558f3565bffb0c7dfb"),),
+                            layout=f"<root>/{FOLDER}/ (stl10_binary.tar.gz extracted; 2.5 GB)")))
 def build_stl10(
     root: Path | None, split: str, download: bool = False, max_samples: int | None = None
 ) -> ImageDataset:
     """STL-10, 3x96x96, 10 classes (5,000 train / 8,000 test / 100,000 unlabeled)."""
     folder = find_dir(root, split)
     if folder is None and download and root is not None:
-        from torchvision.datasets import STL10
+        from .download import download as fetch
 
-        STL10(str(root), split="train", download=True)  # the archive holds every split
+        fetch(NAME, root)  # the archive holds every split
         folder = find_dir(root, split)
     if folder is None:
         raise DatasetNotFoundError.build(
@@ -116,7 +120,7 @@ def build_stl10(
             candidate_dirs(root) or ["<no root given>"],
             f"<root>/{FOLDER}/{{{', '.join(_files(split))}}} (stl10_binary.tar.gz extracted)",
             f"set data.root to a folder holding {FOLDER}/ (extract stl10_binary.tar.gz there), "
-            "or set data.download: true",
+            f"set data.download: true, or run: byol download {NAME} --root <root>",
         )
     classes = _class_names(folder)
     ds: ImageDataset

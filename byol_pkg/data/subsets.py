@@ -5,7 +5,9 @@ of a comparison fine-tunes on exactly the same images.
 File format (text): ``#`` comment lines (dataset, split, fraction, seed, count), then one entry per line:
 the image's path relative to the split folder for ImageFolder datasets (``n01440764/n01440764_10026.JPEG``),
 or the image's index in the split for in-memory datasets. SimCLR's ``1percent.txt`` / ``10percent.txt`` (one
-ImageNet file name per line, e.g. ``n01440764_10026.JPEG``) are read by file name.
+ImageNet file name per line, e.g. ``n01440764_10026.JPEG``) are read by file name; ``byol download
+imagenet-subsets`` fetches them (:data:`SIMCLR_SUBSETS`) into ``<data root>/imagenet/``, where the ImageNet
+config (``config/imagenet.yaml``) names them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,23 @@ import numpy as np
 
 from ..errors import InputFileError, SplitError
 from ..io import atomic_write_text
+from .sources import DownloadSource, RemoteFile
+
+#: The name ``byol download`` knows SimCLR's two ImageNet subset lists by.
+SIMCLR_SUBSETS_NAME = "imagenet_subsets"
+#: google-research/simclr at the commit that added the lists (unchanged since); sha256 of the files' bytes there.
+_SIMCLR_RAW = "https://raw.githubusercontent.com/google-research/simclr/be133b38fb21abb77403391dc6db3412edfe92f2"
+SIMCLR_SUBSETS = DownloadSource(
+    files=(
+        RemoteFile(f"{_SIMCLR_RAW}/imagenet_subsets/1percent.txt",
+                   "sha256:71e82a48ba78252683ae334c4d019ebd5c6e855b9599c1389fbe83eb9549cf17", dest="imagenet",
+                   unpack=False, checksum_by="sha256 of the file in google-research/simclr"),
+        RemoteFile(f"{_SIMCLR_RAW}/imagenet_subsets/10percent.txt",
+                   "sha256:6d09de11e7bdaf5b1f3b1f249b6183695f97310cdd20f0c03e7235b6b9392091", dest="imagenet",
+                   unpack=False, checksum_by="sha256 of the file in google-research/simclr"),
+    ),
+    layout="<root>/imagenet/{1percent.txt, 10percent.txt} (12,811 and 128,116 ImageNet train file names)",
+)
 
 
 def balanced_subset(labels: np.ndarray, fraction: float, seed: int = 0,

@@ -93,7 +93,7 @@ def locate(
             missing = f" (missing in {cands[0]}: {', '.join(absent)})"
         hint = f"set --root / data.root to the folder holding it{missing}; {how_to_get}"
         if downloader is not None:
-            hint += "; or pass download=True"
+            hint += f"; or run: byol download {name} --root <root>"
         raise not_found(name, split, cands, layout, hint)
     return base
 
@@ -175,15 +175,15 @@ def keep_existing(name: str, paths: Sequence[str], labels: np.ndarray) -> Listin
     return [paths[i] for i in ok], np.asarray(labels)[ok]
 
 
-def torchvision_downloader(cls_name: str, **kwargs) -> Callable[[Path], None]:
-    """A downloader calling ``torchvision.datasets.<cls_name>(root, download=True, **kwargs)``."""
+def downloader(name: str) -> Callable[[Path], None]:
+    """The loader's ``download=True``: ``byol download <name>`` into the root (the record's source)."""
 
-    def download(root: Path) -> None:
-        import torchvision.datasets as tvd
+    def fetch(root: Path) -> None:
+        from ..download import download
 
-        getattr(tvd, cls_name)(str(root), download=True, **kwargs)
+        download(name, root)
 
-    return download
+    return fetch
 
 
 def folder_candidates(folder: str) -> Callable[[Path], list[Path]]:

@@ -29,6 +29,7 @@ import numpy as np
 from ...errors import DatasetFormatError
 from ..holdout import SEED, per_class_holdout
 from ..registry import register_dataset
+from ..sources import DownloadSource
 from ._common import (Listing, folder_candidates, holdout_split, keep_existing, locate, make_dataset, not_found,
                       read_lines, rule_text, sort_listing, table3_info)
 
@@ -114,7 +115,9 @@ def listing(images: Path, rel_paths: list[str], labels: dict[str, int]) -> Listi
     NAME, "Birdsnap", 500, "top1", (47_386, 42_405, 4_981, 2_443),
     source="http://thomasberg.org/datasets/birdsnap/1.1/birdsnap.tgz, then its get_birdsnap.py (images from Flickr)",
     note=("many Flickr images are gone: sizes depend on what downloaded; val follows the paper's text (as many per "
-          "species as the test split), Table 10's 4,981 is about twice the test size")))
+          "species as the test split), Table 10's 4,981 is about twice the test size"),
+    # birdsnap.tgz itself is public, but it holds only URL lists: the images come from Flickr (get_birdsnap.py)
+    download=DownloadSource(manual=HOW, layout=LAYOUT)))
 def build_birdsnap(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """Birdsnap (500 species): train / val (per species as many as its test images, seed 0) / trainval / test."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), REQUIRED, LAYOUT, download, None, HOW)

@@ -24,7 +24,8 @@ from ...errors import DatasetFormatError
 from ..holdout import SEED, per_class_chunks
 from ..image_folder import is_image_file
 from ..registry import register_dataset
-from ._common import Listing, locate, make_dataset, table3_info, take, torchvision_downloader
+from ..sources import DownloadSource, RemoteFile
+from ._common import Listing, downloader, locate, make_dataset, table3_info, take
 
 NAME = "caltech101"
 VAL_PER_CLASS, TRAIN_PER_CLASS = 5, 25
@@ -63,10 +64,14 @@ def split_indices(labels: np.ndarray, split: str, folder: Path) -> np.ndarray:
     NAME, "Caltech-101", 102, "mean_per_class", (3_060, 2_550, 510, 6_084),
     source="https://data.caltech.edu/records/mzrjq-6wc02 (caltech-101.zip -> 101_ObjectCategories.tar.gz)",
     aliases=("caltech",),
+    # the zip holds caltech-101/101_ObjectCategories.tar.gz, unpacked in turn into <root>/caltech101/
+    download=DownloadSource((RemoteFile("https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip",
+                                        "md5:3138e1922a9193bfa496528edbbc45d0", dest="caltech101",
+                                        inner=("caltech-101/101_ObjectCategories.tar.gz",)),), layout=LAYOUT),
     note="Table 10 says 101 classes but its counts (30 x 102) include BACKGROUND_Google as a 102nd class"))
 def build_caltech101(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """Caltech-101 incl. background (102 classes): 25 train / 5 val per class (seed 0), rest test."""
-    folder = locate(NAME, split, root, candidates, (), LAYOUT, download, torchvision_downloader("Caltech101"), HOW)
+    folder = locate(NAME, split, root, candidates, (), LAYOUT, download, downloader(NAME), HOW)
     classes, everything = scan(folder)
     listing = take(everything, split_indices(everything[1], split, folder))
     rule = {"train": f"{TRAIN_PER_CLASS} per class", "val": f"{VAL_PER_CLASS} per class",

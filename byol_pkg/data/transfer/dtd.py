@@ -19,7 +19,8 @@ import numpy as np
 
 from ...errors import DatasetFormatError
 from ..registry import register_dataset
-from ._common import Listing, label_of, locate, make_dataset, read_lines, sort_listing, table3_info
+from ..sources import DownloadSource, RemoteFile
+from ._common import Listing, downloader, label_of, locate, make_dataset, read_lines, sort_listing, table3_info
 
 NAME = "dtd"
 PARTITION = 1
@@ -32,12 +33,6 @@ REQUIRED = ("images", *(f"labels/{s}{PARTITION}.txt" for s in ("train", "val", "
 def candidates(root: Path) -> list[Path]:
     out = [root / "dtd", root / "dtd" / "dtd"]
     return out + ([root] if root.name == "dtd" else [])
-
-
-def fetch(root: Path) -> None:
-    from torchvision.datasets import DTD
-
-    DTD(str(root), download=True)  # extracts to <root>/dtd/dtd
 
 
 def read_split(base: Path, files: tuple[str, ...], classes: list[str]) -> Listing:
@@ -57,10 +52,13 @@ def read_split(base: Path, files: tuple[str, ...], classes: list[str]) -> Listin
 
 @register_dataset(table3_info(
     NAME, "DTD", 47, "top1", (1_880, 1_880, 1_880, 1_880),
-    source="https://www.robots.ox.ac.uk/~vgg/data/dtd/ (dtd-r1.0.1.tar.gz; split 1)"))
+    source="https://www.robots.ox.ac.uk/~vgg/data/dtd/ (dtd-r1.0.1.tar.gz; split 1)",
+    # unpacked into <root> (it holds dtd/): <root>/dtd/, not torchvision's <root>/dtd/dtd/ (both are read here)
+    download=DownloadSource((RemoteFile("https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz",
+                                        "md5:fff73e5086ae6bdbea199a49dfb8a4c1"),), layout=LAYOUT)))
 def build_dtd(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """DTD split 1 (47 classes): official train1 / val1 / train1+val1 / test1."""
-    base = locate(NAME, split, root, candidates, REQUIRED, LAYOUT, download, fetch, HOW)
+    base = locate(NAME, split, root, candidates, REQUIRED, LAYOUT, download, downloader(NAME), HOW)
     classes = sorted(e.name for e in os.scandir(base / "images") if e.is_dir() and not e.name.startswith("."))
     listing = read_split(base, FILES[split], classes)
     rule = f"{split}: official " + " + ".join(f"{f}{PARTITION}.txt" for f in FILES[split])

@@ -18,8 +18,9 @@ import numpy as np
 
 from ...errors import DatasetFormatError
 from ..registry import register_dataset
-from ._common import (Listing, folder_candidates, load_mat, locate, make_dataset, sort_listing, table3_info,
-                      torchvision_downloader)
+from ..sources import DownloadSource, RemoteFile
+from ._common import (Listing, downloader, folder_candidates, load_mat, locate, make_dataset, sort_listing,
+                      table3_info)
 
 NAME = "flowers102"
 FOLDER = "flowers-102"
@@ -78,11 +79,17 @@ def read_split(base: Path, split: str) -> tuple[Listing, int]:
 @register_dataset(table3_info(
     NAME, "Flowers", 102, "mean_per_class", (1_020, 1_020, 1_020, 6_149),
     source="https://www.robots.ox.ac.uk/~vgg/data/flowers/102/ (102flowers.tgz + imagelabels.mat + setid.mat)",
-    aliases=("flowers", "oxford_flowers", "oxford_flowers102", "oxford_102_flowers", "oxford102")))
+    aliases=("flowers", "oxford_flowers", "oxford_flowers102", "oxford_102_flowers", "oxford102"),
+    download=DownloadSource(tuple(
+        RemoteFile(f"https://www.robots.ox.ac.uk/~vgg/data/flowers/102/{fname}", f"md5:{md5}", dest=FOLDER,
+                   unpack=fname.endswith(".tgz"))
+        for fname, md5 in (("102flowers.tgz", "52808999861908f626f3c1f4e79d11fa"),
+                           ("imagelabels.mat", "e0620be6f572b9609742df49c70aed4d"),
+                           ("setid.mat", "a5357ecc9cb78c4bef273ce3793fc85c"))), layout=LAYOUT)))
 def build_flowers102(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """Flowers-102 (102 classes): official train / val / trainval / test (setid.mat)."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), REQUIRED, LAYOUT, download,
-                  torchvision_downloader("Flowers102"), HOW)
+                  downloader(NAME), HOW)
     listing, num_classes = read_split(base, split)
     rule = f"{split}: official setid.mat " + " + ".join(SET_KEYS[split])
     return make_dataset(NAME, split, listing, class_names(num_classes), rule, max_samples, base,

@@ -22,8 +22,9 @@ import numpy as np
 from ...errors import DatasetFormatError
 from ..holdout import SEED, per_class_holdout
 from ..registry import register_dataset
+from ..sources import DownloadSource, RemoteFile
 from ._common import (Listing, folder_candidates, holdout_split, label_of, locate, make_dataset, read_lines, rule_text,
-                      sort_listing, table3_info, torchvision_downloader)
+                      sort_listing, table3_info, downloader)
 
 NAME = "food101"
 FOLDER = "food-101"
@@ -51,11 +52,14 @@ def read_split(base: Path, which: str, classes: list[str]) -> Listing:
 @register_dataset(table3_info(
     NAME, "Food101", 101, "top1", (75_750, 68_175, 7_575, 25_250),
     source="https://data.vision.ee.ethz.ch/cvl/datasets_extra/food-101/ (food-101.tar.gz; torchvision Food101)",
-    aliases=("food_101",)))
+    aliases=("food_101",),
+    download=DownloadSource((RemoteFile("http://data.vision.ee.ethz.ch/cvl/food-101.tar.gz",
+                                        "md5:85eeb15f3717b99a5da872d97d918f87"),), layout=LAYOUT,
+                            note="5 GB")))
 def build_food101(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """Food-101 (101 classes): train / val (75 per class held out, seed 0) / trainval / test."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), REQUIRED, LAYOUT, download,
-                  torchvision_downloader("Food101"), HOW)
+                  downloader(NAME), HOW)
     classes = read_lines(base / "meta" / "classes.txt")
     listing = holdout_split(split, read_split(base, "train", classes), lambda: read_split(base, "test", classes),
                             lambda y: per_class_holdout(y, VAL_PER_CLASS, SEED))

@@ -23,8 +23,9 @@ import numpy as np
 from ...errors import DatasetFormatError
 from ..holdout import SEED, per_class_holdout
 from ..registry import register_dataset
+from ..sources import DownloadSource, RemoteFile
 from ._common import (Listing, folder_candidates, holdout_split, locate, make_dataset, read_lines, rule_text,
-                      sort_listing, table3_info, torchvision_downloader)
+                      sort_listing, table3_info, downloader)
 
 NAME = "oxford_pets"
 FOLDER = "oxford-iiit-pet"
@@ -67,11 +68,16 @@ def listing(base: Path, ids: list[str], labels: np.ndarray) -> Listing:
 @register_dataset(table3_info(
     NAME, "Pets", 37, "mean_per_class", (3_680, 2_940, 740, 3_669),
     source="https://www.robots.ox.ac.uk/~vgg/data/pets/ (images.tar.gz + annotations.tar.gz)",
-    aliases=("pets", "oxford_iiit_pets", "oxford_iiit_pet", "oxford_pet")))
+    aliases=("pets", "oxford_iiit_pets", "oxford_iiit_pet", "oxford_pet"),
+    download=DownloadSource((
+        RemoteFile("https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz",
+                   "md5:5c4f3ee8e5d25df40f4fd59a7f44e54c", dest=FOLDER),
+        RemoteFile("https://www.robots.ox.ac.uk/~vgg/data/pets/data/annotations.tar.gz",
+                   "md5:95a8c909bbe2e81eed6a22bccdf3f68f", dest=FOLDER)), layout=LAYOUT)))
 def build_oxford_pets(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """Oxford-IIIT Pets (37 classes): train / val (20 per class, seed 0) / trainval / test."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), REQUIRED, LAYOUT, download,
-                  torchvision_downloader("OxfordIIITPet"), HOW)
+                  downloader(NAME), HOW)
     trainval, test = read_list(base, "trainval"), read_list(base, "test")
     classes = class_names(base, [trainval, test])
     chosen = holdout_split(split, listing(base, *trainval), lambda: listing(base, *test),

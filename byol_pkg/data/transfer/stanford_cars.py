@@ -27,6 +27,7 @@ import numpy as np
 from ...errors import DatasetFormatError
 from ..holdout import SEED, scaled_count, stratified_holdout
 from ..registry import register_dataset
+from ..sources import DownloadSource
 from ._common import (Listing, folder_candidates, holdout_split, load_mat, locate, make_dataset, not_found, rule_text,
                       sort_listing, table3_info)
 
@@ -80,7 +81,9 @@ def holdout(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     NAME, "Cars", 196, "top1", (8_144, 6_494, 1_650, 8_041),
     source=("https://ai.stanford.edu/~jkrause/cars/car_dataset.html (original URL gone: use a mirror of "
             "cars_train/cars_test/devkit + cars_test_annos_withlabels.mat)"),
-    aliases=("cars",)))
+    aliases=("cars",),
+    # torchvision's StanfordCars download URL (ai.stanford.edu) is dead: no public source left
+    download=DownloadSource(manual=HOW, layout=LAYOUT)))
 def build_stanford_cars(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """Stanford Cars (196 classes): train / val (stratified 1,650, seed 0) / trainval / test."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), REQUIRED, LAYOUT, download, None, HOW)

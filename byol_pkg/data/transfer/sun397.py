@@ -23,8 +23,9 @@ import numpy as np
 from ...errors import DatasetFormatError
 from ..holdout import SEED, per_class_holdout
 from ..registry import register_dataset
+from ..sources import DownloadSource, RemoteFile
 from ._common import (Listing, folder_candidates, holdout_split, label_of, locate, make_dataset, not_found, read_lines,
-                      rule_text, sort_listing, table3_info, torchvision_downloader)
+                      rule_text, sort_listing, table3_info, downloader)
 
 NAME = "sun397"
 FOLDER = "SUN397"
@@ -72,11 +73,18 @@ def read_partition(base: Path, path: Path, classes: list[str]) -> Listing:
 
 @register_dataset(table3_info(
     NAME, "SUN397", 397, "top1", (19_850, 15_880, 3_970, 19_850),
-    source="https://vision.princeton.edu/projects/2010/SUN/ (SUN397.tar.gz + Partitions.zip; partition 1)"))
+    source="https://vision.princeton.edu/projects/2010/SUN/ (SUN397.tar.gz + Partitions.zip; partition 1)",
+    # Partitions.zip is unpacked into <root>/SUN397/ (its files, or its Partitions/ folder, both read here); no
+    # checksum of it is published (torchvision does not fetch it), so it is checked by unpacking and reading it
+    download=DownloadSource((
+        RemoteFile("http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz",
+                   "md5:8ca2778205c41d23104230ba66911c7a"),
+        RemoteFile("https://vision.princeton.edu/projects/2010/SUN/download/Partitions.zip", None, dest=FOLDER,
+                   checksum_by="none published")), layout=LAYOUT, note="37 GB")))
 def build_sun397(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """SUN397 partition 1 (397 classes): train 40 / val 10 per class (seed 0) / trainval / test."""
     base = locate(NAME, split, root, folder_candidates(FOLDER), (), LAYOUT, download,
-                  torchvision_downloader("SUN397"), HOW)
+                  downloader(NAME), HOW)
     parts = find_partitions(base, split)
     classes = read_classes(base, parts, split)
     listing = holdout_split(split, read_partition(base, parts / PARTITION_FILES[0], classes),

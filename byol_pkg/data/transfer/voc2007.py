@@ -22,7 +22,8 @@ import numpy as np
 
 from ...errors import DatasetFormatError
 from ..registry import register_dataset
-from ._common import Listing, locate, make_dataset, not_found, read_lines, table3_info
+from ..sources import DownloadSource, RemoteFile
+from ._common import Listing, downloader, locate, make_dataset, not_found, read_lines, table3_info
 
 NAME = "voc2007"
 CLASSES = (
@@ -41,15 +42,6 @@ def candidates(root: Path) -> list[Path]:
     """``<root>/VOCdevkit/VOC2007``, ``<root>/VOC2007`` or ``<root>`` itself when it is that folder."""
     out = [root / "VOCdevkit" / "VOC2007", root / "VOC2007"]
     return out + ([root] if root.name == "VOC2007" else [])
-
-
-def downloader(split: str):
-    def download(root: Path) -> None:
-        from torchvision.datasets import VOCDetection
-
-        VOCDetection(str(root), year="2007", image_set="test" if split == "test" else "trainval", download=True)
-
-    return download
 
 
 def read_flags(path: Path) -> dict[str, int]:
@@ -91,12 +83,16 @@ def read_split(voc: Path, split: str) -> Listing:
     NAME, "VOC2007", 20, "voc07_map", (5_011, 2_501, 2_510, 4_952),
     source="http://host.robots.ox.ac.uk/pascal/VOC/voc2007/ (VOCtrainval_06-Nov-2007.tar + VOCtest_06-Nov-2007.tar)",
     multilabel=True,
+    download=DownloadSource(tuple(  # both tars fill <root>/VOCdevkit/VOC2007/
+        RemoteFile(f"https://thor.robots.ox.ac.uk/pascal/VOC/voc2007/{tar}", f"md5:{md5}")
+        for tar, md5 in (("VOCtrainval_06-Nov-2007.tar", "c52e279531787c972589f7e41ab4ae64"),
+                         ("VOCtest_06-Nov-2007.tar", "b6e924de25625d8de591ea690078ad9f"))), layout=LAYOUT),
     aliases=("voc07", "pascal_voc2007", "pascal_voc07", "voc")))
 def build_voc2007(root: Path | None, split: str, download: bool = False, max_samples: int | None = None):
     """VOC2007 multi-label (20 classes, targets 1/-1/0): official train / val / trainval / test."""
-    voc = locate(NAME, split, root, candidates, REQUIRED, LAYOUT, download, downloader(split), HOW)
+    voc = locate(NAME, split, root, candidates, REQUIRED, LAYOUT, download, downloader(NAME), HOW)
     if download and root is not None and not (voc / "ImageSets" / "Main" / f"{split}.txt").is_file():
-        downloader(split)(root)  # the test tar comes separately from trainval
+        downloader(NAME)(root)  # only one of the two tars was there: the download adds the other
     listing = read_split(voc, split)
     return make_dataset(NAME, split, listing, CLASSES, f"{split}: official ImageSets/Main/{split}.txt",
                         max_samples, voc, [voc / "ImageSets" / "Main" / f"{split}.txt"])
