@@ -183,6 +183,22 @@ class TrainConfig:
 
 
 @dataclass
+class TrackingConfig:
+    """Experiment tracking (``docs/tracking.md``), every backend off by default; it never changes what is learned
+    (these keys may change between a run and its resume, and are not part of the run's fingerprint)."""
+
+    dvclive: bool = False  # DVCLive: curves for `dvc exp show` / `dvc plots show` (pip extra: tracking)
+    mlflow: bool = False  # MLflow run (pip extra: tracking)
+    tensorboard: bool = False  # TensorBoard event files (pip extra: tracking)
+    dvclive_dir: str | None = None  # None: <run folder>/dvclive
+    tensorboard_dir: str | None = None  # None: <run folder>/tensorboard
+    # None: the local store mlruns/ in the working directory (a SQLite database, mlruns/mlflow.db: MLflow 3.18
+    # refuses file: stores unless MLFLOW_ALLOW_FILE_STORE=true); or any tracking URI (file:, sqlite:, http:)
+    mlflow_uri: str | None = None
+    mlflow_experiment: str = "byol-bench"
+
+
+@dataclass
 class Config:
     """Everything ``byol pretrain`` needs. Written back, fully resolved, as ``config.yaml`` in the run folder."""
 
@@ -194,6 +210,7 @@ class Config:
     target: TargetConfig = field(default_factory=TargetConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -448,6 +465,7 @@ def validate(cfg: Config, source: str) -> None:
         raise ConfigError(f"{source}: config key 'train.device' must be auto, cpu, cuda or cuda:N, "
                           f"got {cfg.train.device!r}")
     _check_backbone(cfg.model.backbone, source)
+    _check_tracking(cfg.tracking, source)
     m = cfg.method
     if m.name == "supervised":
         if m.predictor or m.target != "none" or m.beta:
@@ -465,6 +483,15 @@ def validate(cfg: Config, source: str) -> None:
     if any(v <= 0 for v in cfg.augment.std):
         raise ConfigError(f"{source}: config key 'augment.std' must hold 3 values > 0 (it divides the pixels), "
                           f"got {cfg.augment.std}")
+
+
+def _check_tracking(tracking: TrackingConfig, source: str) -> None:
+    """The tracking section's names and folders are non-empty when given."""
+    for key in ("dvclive_dir", "tensorboard_dir", "mlflow_uri", "mlflow_experiment"):
+        value = getattr(tracking, key)
+        if value is not None and not value.strip():
+            raise ConfigError(f"{source}: config key 'tracking.{key}' must be a non-empty string"
+                              + (" (or null for the default)" if key != "mlflow_experiment" else ""))
 
 
 def _check_backbone(name: str, source: str) -> None:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh machine: a virtualenv in .venv with PyTorch, this package (editable) and the
-# workflow/test tools, plus Debian's offline Fashion-MNIST when apt-get is available. Safe to re-run.
+# workflow, tracking and test tools, plus Debian's offline Fashion-MNIST when apt-get is available. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -16,7 +16,7 @@ if ! python -c "import torch, torchvision" 2>/dev/null; then
   # shellcheck disable=SC2086
   python -m pip install -q $TORCH_SPEC
 fi
-python -m pip install -q -e ".[workflow,test]"
+python -m pip install -q -e ".[workflow,tracking,test]"
 
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null; then
   if [ "$(id -u)" = 0 ]; then

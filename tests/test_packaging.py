@@ -46,8 +46,8 @@ def _expected(pip_specs: list[str]) -> dict[str, str]:
 
 def test_environment_yml_matches_pyproject():
     project = _pyproject()
-    pip_specs = project["dependencies"] + project["optional-dependencies"]["workflow"] + \
-        project["optional-dependencies"]["test"]
+    extras = project["optional-dependencies"]
+    pip_specs = project["dependencies"] + extras["workflow"] + extras["tracking"] + extras["test"]
     assert _conda_specs(ROOT / "environment.yml") == _expected(pip_specs)
     pip_section = [d for d in yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
                    if isinstance(d, dict)]
@@ -55,7 +55,16 @@ def test_environment_yml_matches_pyproject():
 
 
 def test_workflow_env_matches_runtime_dependencies():
-    assert _conda_specs(ROOT / "workflow/envs/byol.yaml") == _expected(_pyproject()["dependencies"])
+    """The rules' env: the runtime dependencies and the tracking extra (a job must log when the config says so)."""
+    project = _pyproject()
+    assert _conda_specs(ROOT / "workflow/envs/byol.yaml") == _expected(
+        project["dependencies"] + project["optional-dependencies"]["tracking"])
+
+
+def test_setup_installs_the_extras_the_tests_need():
+    setup = (ROOT / "scripts/setup.sh").read_text()
+    extras = re.search(r'pip install -q -e "\.\[([\w,]+)\]"', setup).group(1).split(",")
+    assert {"workflow", "tracking", "test"} <= set(extras) <= set(_pyproject()["optional-dependencies"])
 
 
 def test_cuda_env_is_the_cpu_env_plus_pytorch_gpu_at_the_same_pin():

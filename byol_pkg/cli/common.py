@@ -29,9 +29,11 @@ def add_config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 def add_encoder_args(p: argparse.ArgumentParser) -> None:
     """The evaluated encoder, the dataset and where its images and features live."""
-    p.add_argument("--encoder", required=True, help="encoder.pt written by byol pretrain (encoder.json beside it)")
+    p.add_argument("--encoder", required=True, help="encoder.pt written by byol pretrain (encoder.json beside it), "
+                                                    "or encoder.timm/model.safetensors")
     p.add_argument("--backbone", default=None,
-                   help="the encoder file is an external state dict of this torchvision/timm architecture "
+                   help="the encoder file is an external state dict (a PyTorch or safetensors file) of this "
+                        "torchvision/timm architecture "
                         "(e.g. resnet50, timm:resnet50; ImageNet statistics, --image-size default 224)")
     p.add_argument("--random-init", action="store_true", help="a seeded random init of the encoder's architecture")
     p.add_argument("--seed", type=int, default=0)
@@ -42,6 +44,28 @@ def add_encoder_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, default=None, help="resize+crop side (default: the encoder's)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--num-workers", type=int, default=0)
+    add_tracking_args(p)
+
+
+#: The options of :func:`add_tracking_args` (not part of what an evaluation is: a rerun with other tracking
+#: options continues the same tracked run).
+TRACKING_OPTIONS = ("track", "track_dir", "mlflow_uri", "mlflow_experiment")
+
+
+def add_tracking_args(p: argparse.ArgumentParser) -> None:
+    """Experiment tracking of an evaluation command (docs/tracking.md), off unless ``--track`` names a backend."""
+    from ..train.tracking import BACKENDS
+
+    g = p.add_argument_group("experiment tracking (docs/tracking.md)")
+    g.add_argument("--track", nargs="+", choices=BACKENDS, default=[], metavar="BACKEND",
+                   help=f"log params, curves and the final scores to these backends ({', '.join(BACKENDS)}; "
+                        "pip extra: tracking)")
+    g.add_argument("--track-dir", default=None,
+                   help="folder of the tracked run: its state (tracking.json), dvclive/ and tensorboard/ "
+                        "(default: <out stem>.tracking beside --out)")
+    g.add_argument("--mlflow-uri", default=None,
+                   help="MLflow tracking URI (default: the local store mlruns/, a SQLite database mlruns/mlflow.db)")
+    g.add_argument("--mlflow-experiment", default="byol-bench", help="MLflow experiment name")
 
 
 def add_split_args(p: argparse.ArgumentParser) -> None:
@@ -89,6 +113,36 @@ def check_outputs(args: argparse.Namespace) -> None:
         args.csv = check_output_path(args.csv, "--csv")
 
 
+def eval_tracking(args: argparse.Namespace):
+    """The tracked run of an evaluation command (``--track``; none: a :class:`Tracking` that logs nothing), with
+    the command's arguments as params. The same command (same arguments, tracking options aside) on the same
+    ``--track-dir`` continues its tracked run; once that finished, a rerun logs nothing more."""
+    from ..config import TrackingConfig
+    from ..errors import ConfigError
+    from ..io import check_output_path
+    from ..train.tracking import TrackedRun, Tracking, check_packages, identity_hash, open_tracking
+
+    track = getattr(args, "track", None) or []
+    if not track:
+        return Tracking()
+    cfg = TrackingConfig(**{b: b in track for b in ("dvclive", "mlflow", "tensorboard")},
+                         mlflow_uri=args.mlflow_uri, mlflow_experiment=args.mlflow_experiment)
+    check_packages(cfg, "--track {}")
+    if args.track_dir is not None:
+        folder = check_output_path(args.track_dir, "--track-dir", folder=True)
+    elif getattr(args, "out", None) is not None:
+        folder = Path(args.out).with_name(Path(args.out).stem + ".tracking")
+    else:
+        raise ConfigError("--track needs --out or --track-dir (where the tracked run keeps its state)")
+    params = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())
+              if k not in TRACKING_OPTIONS and k != "func"}
+    name = f"{args.command} {args.out or folder}"
+    tracking = open_tracking(cfg, TrackedRun(folder, name, identity_hash(params)), resume_step=None,
+                             option="--track {}", skip_finished=True)
+    tracking.log_params(params)
+    return tracking
+
+
 def eval_target(args: argparse.Namespace):
     """Start an evaluation command: logging, CPU threads, and the :class:`EvalTarget` of its arguments, every
     input checked before any work: the outputs (:func:`check_outputs`), the device, and the encoder (loaded once:
@@ -116,9 +170,10 @@ def eval_splits(args: argparse.Namespace):
                           args.split_seed)
 
 
-def sweep_options(args: argparse.Namespace):
-    """The image-trained protocols' options; the work folder defaults to ``<out stem>.work`` beside ``--out``."""
+def sweep_options(args: argparse.Namespace, tracking=None):
+    """The image-trained protocols' options; the work folder defaults to ``<out stem>.work`` beside ``--out``;
+    ``tracking``: the command's tracked run (:func:`eval_tracking`)."""
     from ..eval.protocols import SweepOptions
 
     work = args.work_dir or (args.out.with_name(args.out.stem + ".work") if args.out else None)
-    return SweepOptions(work, args.precision, args.checkpoint_every)
+    return SweepOptions(work, args.precision, args.checkpoint_every, tracking)

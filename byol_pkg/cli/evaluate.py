@@ -7,13 +7,34 @@ import argparse
 from pathlib import Path
 
 from .common import (add_encoder_args, add_split_args, add_training_args, check_outputs, eval_splits, eval_target,
-                     setup_logging, sweep_options)
+                     eval_tracking, setup_logging, sweep_options)
 
 
 def _finish(args: argparse.Namespace, result) -> int:
     print(result.summary)
     result.write(args.out)
     return 0
+
+
+def _tracked(args: argparse.Namespace, run) -> int:
+    """Run a protocol on cached features (``run()`` returns its result) in the command's tracked run: it
+    restarts from scratch, so what an earlier, killed attempt tracked is dropped first, then the result is
+    logged (``eval/tracked.py``)."""
+    from ..eval.tracked import log_result
+
+    with eval_tracking(args) as tracking:
+        tracking.rewind(0)
+        result = run()
+        log_result(tracking, result)
+    return _finish(args, result)
+
+
+def _swept(args: argparse.Namespace, run) -> int:
+    """Run an image-trained sweep (``run(options)``) in the command's tracked run: the sweep logs its curves, its
+    selection and test scores itself, and a resumed sweep continues the same tracked run."""
+    with eval_tracking(args) as tracking:
+        result = run(sweep_options(args, tracking))
+    return _finish(args, result)
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -43,12 +64,16 @@ def cmd_extract(args: argparse.Namespace) -> int:
         check_split(args.dataset, split)
     record_split_lists(target, splits)
     index = {}
-    for split in names:
-        feats, _, folder = cached_features(target.encoder, args.dataset, args.root, split, args.cache_root,
-                                           args.image_size, device=args.device, num_workers=args.num_workers,
-                                           preprocessing=args.preprocessing)
-        index[split] = {"folder": str(folder), "num_images": int(feats.shape[0]), "feature_dim": int(feats.shape[1])}
-        print(f"{folder}: {feats.shape[0]} x {feats.shape[1]} features")
+    with eval_tracking(args) as tracking:
+        for split in names:
+            feats, _, folder = cached_features(target.encoder, args.dataset, args.root, split, args.cache_root,
+                                               args.image_size, device=args.device, num_workers=args.num_workers,
+                                               preprocessing=args.preprocessing)
+            index[split] = {"folder": str(folder), "num_images": int(feats.shape[0]),
+                            "feature_dim": int(feats.shape[1])}
+            print(f"{folder}: {feats.shape[0]} x {feats.shape[1]} features")
+        tracking.log_summary({f"{split}/{key}": v[key] for split, v in index.items()
+                              for key in ("num_images", "feature_dim")}, 0)
     if args.out:
         atomic_write_json(args.out, {"encoder": target.encoder.label, "encoder_sha256": target.encoder.sha256,
                                      "dataset": args.dataset, "splits": index})
@@ -61,7 +86,8 @@ def cmd_knn(args: argparse.Namespace) -> int:
 
     target = eval_target(args)
     splits = resolve_splits(args.dataset, args.train_split, None, args.test_split)
-    return _finish(args, protocols.knn(target, splits, tuple(args.k), args.temperature, args.pretrain_epoch))
+    return _tracked(args, lambda: protocols.knn(target, splits, tuple(args.k), args.temperature,
+                                                args.pretrain_epoch))
 
 
 def cmd_linear(args: argparse.Namespace) -> int:
@@ -71,34 +97,33 @@ def cmd_linear(args: argparse.Namespace) -> int:
     target, splits = eval_target(args), eval_splits(args)
     base_lrs = tuple(args.base_lrs or LINEAR_BASE_LRS)
     if args.mode == "augmented":
-        result = protocols.linear_augmented(target, splits, base_lrs, args.epochs, args.batch_size,
-                                            sweep_options(args))
-    else:
-        result = protocols.linear(target, splits, base_lrs, args.epochs, args.batch_size)
-    return _finish(args, result)
+        return _swept(args, lambda options: protocols.linear_augmented(target, splits, base_lrs, args.epochs,
+                                                                       args.batch_size, options))
+    return _tracked(args, lambda: protocols.linear(target, splits, base_lrs, args.epochs, args.batch_size))
 
 
 def cmd_transfer_linear(args: argparse.Namespace) -> int:
     from ..eval import protocols
 
     target, splits = eval_target(args), eval_splits(args)
-    return _finish(args, protocols.transfer_linear(target, splits, args.metric, args.standardize))
+    return _tracked(args, lambda: protocols.transfer_linear(target, splits, args.metric, args.standardize))
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from ..eval import protocols
 
     target, splits = eval_target(args), eval_splits(args)
-    return _finish(args, protocols.finetune(target, splits, tuple(args.lrs), tuple(args.wds), args.steps,
-                                            args.batch_size, args.metric, sweep_options(args)))
+    return _swept(args, lambda options: protocols.finetune(target, splits, tuple(args.lrs), tuple(args.wds),
+                                                           args.steps, args.batch_size, args.metric, options))
 
 
 def cmd_semisup(args: argparse.Namespace) -> int:
     from ..eval import protocols
 
     target, splits = eval_target(args), eval_splits(args)
-    return _finish(args, protocols.semisup(target, splits, tuple(args.lrs), tuple(args.epochs), args.batch_size,
-                                           args.fraction, args.subset_seed, args.subset, sweep_options(args)))
+    return _swept(args, lambda options: protocols.semisup(target, splits, tuple(args.lrs), tuple(args.epochs),
+                                                          args.batch_size, args.fraction, args.subset_seed,
+                                                          args.subset, options))
 
 
 def register(sub) -> None:

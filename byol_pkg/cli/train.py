@@ -24,9 +24,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..io import check_output_path
     from ..train.pretrain import pretrain
+    from ..train.tracking import check_packages
 
     cfg = load_config(args.config, args.set)
     out = check_output_path(args.out, "--out", folder=True)
+    check_packages(cfg.tracking)  # before the run folder (train.log) exists
     if int(os.environ.get("RANK", "0")) == 0:
         setup_logging(out)
     else:
@@ -73,7 +75,7 @@ def add_convert_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("convert-official", help="convert an official BYOL checkpoint (DeepMind JAX release, e.g. "
                                                 "pretrain_res50x1.pkl) to encoder.pt + encoder.json")
     p.add_argument("--checkpoint", required=True, type=Path, help="the official .pkl (online network is used)")
-    p.add_argument("--out", required=True, help="encoder file to write (encoder.json goes beside it)")
+    p.add_argument("--out", required=True, help="encoder file to write (encoder.json and encoder.timm/ go beside it)")
     p.add_argument("--depth", type=int, default=50, choices=sorted(SUPPORTED_DEPTHS),
                    help="ResNet depth of the checkpoint (default 50; width multiplier 1 only)")
     p.set_defaults(func=cmd_convert_official)
@@ -85,7 +87,7 @@ def register(sub) -> None:
     p = sub.add_parser("pretrain", help="pretraining: BYOL, or the SimCLR / supervised baselines and ablation "
                                         "variants of config section method (resumes from OUT/checkpoints)")
     add_config_args(p)
-    p.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, encoder.pt, config.yaml")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, metrics.csv, encoder.pt, encoder.timm/, config.yaml")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a run of a different config in --out (default: refuse, naming the first "
                         "setting that differs)")
@@ -94,7 +96,7 @@ def register(sub) -> None:
     x = sub.add_parser("export-encoder", help="write the online encoder of a training checkpoint as "
                                                 "encoder.pt + encoder.json (e.g. one per kept epoch)")
     x.add_argument("--checkpoint", required=True, type=Path, help="RUN/checkpoints/epoch_XXXX.pt (or last.pt)")
-    x.add_argument("--out", required=True, help="encoder file to write (encoder.json goes beside it)")
+    x.add_argument("--out", required=True, help="encoder file to write (encoder.json and encoder.timm/ go beside it)")
     x.add_argument("--pretrain-epoch", type=int, default=None,
                    help="epoch recorded in encoder.json (default: XXXX of an epoch_XXXX.pt name)")
     x.set_defaults(func=cmd_export_encoder)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +128,46 @@ class RunSpec:
         return dataclasses.asdict(self)
 
 
+@dataclass
+class TrainHooks:
+    """Where a run reports to (experiment tracking, ``eval/sweep.py``): ``started(step)`` once, with the step it
+    starts or resumes at; ``epoch(step, stats)`` after each epoch of its data (``ceil(N / batch)`` steps) and at
+    its last step, with the window's mean ``loss`` and training-batch ``top1`` (single-label) and the ``epoch``;
+    ``saved()`` after each checkpoint."""
+
+    started: Callable[[int], None] = field(default=lambda step: None)
+    epoch: Callable[[int, dict], None] = field(default=lambda step, stats: None)
+    saved: Callable[[], None] = field(default=lambda: None)
+
+
+class EpochStats:
+    """Sums of one epoch window: loss and correct training predictions (numbers checked in test_tracking)."""
+
+    def __init__(self, steps_per_epoch: int, multilabel: bool) -> None:
+        self.steps_per_epoch, self.multilabel = steps_per_epoch, multilabel
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss, self.correct, self.seen, self.steps = 0.0, 0, 0, 0
+
+    def add(self, loss: float, logits: torch.Tensor, target: torch.Tensor) -> None:
+        self.loss += loss
+        self.steps += 1
+        if not self.multilabel:
+            self.correct += int((logits.argmax(1) == target).sum())
+            self.seen += int(target.shape[0])
+
+    def due(self, step: int, total: int) -> bool:
+        return step % self.steps_per_epoch == 0 or step == total
+
+    def result(self, step: int) -> dict[str, float]:
+        """``loss`` (mean over the window's steps), ``top1`` (% of its training images), ``epoch``."""
+        out = {"loss": self.loss / max(self.steps, 1), "epoch": step / self.steps_per_epoch}
+        if not self.multilabel and self.seen:
+            out["top1"] = 100.0 * self.correct / self.seen
+        return out
+
+
 def cosine_lr(base_lr: float, step: int, total: int) -> float:
     """Cosine decay from ``base_lr`` at step 0 towards 0 at ``total``, no warm-up."""
     return base_lr * 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1)))
@@ -157,9 +197,12 @@ def classification_loss(logits: torch.Tensor, target: torch.Tensor, multilabel: 
 def train_classifier(model: Classifier, data: Dataset, spec: RunSpec, image_size: int, mean: Sequence[float],
                      std: Sequence[float], multilabel: bool = False, device: str | torch.device = "cpu",
                      checkpoint: Path | None = None, checkpoint_every: int = 500, num_workers: int = 0,
-                     precision: str = "fp32", desc: str = "train", log_every: int = 50) -> Classifier:
+                     precision: str = "fp32", desc: str = "train", log_every: int = 50,
+                     hooks: TrainHooks | None = None) -> Classifier:
     """Train ``model`` on ``data`` for ``spec.steps`` SGD steps; resumes from ``checkpoint`` when it exists (and
-    was written for the same ``spec``), saving it atomically every ``checkpoint_every`` steps."""
+    was written for the same ``spec``), saving it atomically every ``checkpoint_every`` steps; ``hooks``: see
+    :class:`TrainHooks`."""
+    hooks = hooks or TrainHooks()
     model.to(device)
     if spec.bn_momentum is not None and not spec.frozen_encoder:
         set_bn_momentum(model, spec.bn_momentum)
@@ -185,21 +228,26 @@ def train_classifier(model: Classifier, data: Dataset, spec: RunSpec, image_size
     autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
     progress = StepProgress(desc, spec.steps, start, log_every)
     model.train()
+    hooks.started(start)
+    stats = EpochStats(math.ceil(len(views) / spec.batch_size), multilabel)
     with StopRequest() as stop:
         _train_steps(model, opt, loader, spec, start, multilabel, device, autocast, progress, checkpoint,
-                     checkpoint_every, desc, stop)
+                     checkpoint_every, desc, stop, hooks, stats)
     progress.close()
     return model
 
 
-def _save(checkpoint: Path, step: int, model: Classifier, opt: torch.optim.Optimizer, spec: RunSpec) -> None:
+def _save(checkpoint: Path, step: int, model: Classifier, opt: torch.optim.Optimizer, spec: RunSpec,
+          hooks: TrainHooks) -> None:
     atomic_torch_save(checkpoint, {"step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
                                    "spec": spec.describe()})
+    hooks.saved()
 
 
 def _train_steps(model: Classifier, opt: torch.optim.Optimizer, loader: DataLoader, spec: RunSpec, start: int,
                  multilabel: bool, device: str | torch.device, autocast: torch.autocast, progress: StepProgress,
-                 checkpoint: Path | None, checkpoint_every: int, desc: str, stop: StopRequest) -> None:
+                 checkpoint: Path | None, checkpoint_every: int, desc: str, stop: StopRequest, hooks: TrainHooks,
+                 stats: EpochStats) -> None:
     """The SGD steps of :func:`train_classifier`; after a SIGINT/SIGTERM, the step finishes, a checkpoint is saved
     and :class:`Interrupted` is raised (the same command resumes from it)."""
     step = start
@@ -217,12 +265,16 @@ def _train_steps(model: Classifier, opt: torch.optim.Optimizer, loader: DataLoad
         opt.step()
         step += 1
         progress.update(step, f"loss {float(loss.detach()):.4f}")
+        stats.add(float(loss.detach()), logits.detach(), y)
+        if stats.due(step, spec.steps):
+            hooks.epoch(step, stats.result(step))
+            stats.reset()
         if checkpoint is not None and step < spec.steps and step % checkpoint_every == 0:
-            _save(checkpoint, step, model, opt, spec)
+            _save(checkpoint, step, model, opt, spec, hooks)
         if stop.signum is not None and step < spec.steps:
             saved = ""
             if checkpoint is not None:
-                _save(checkpoint, step, model, opt, spec)
+                _save(checkpoint, step, model, opt, spec, hooks)
                 saved = f"; checkpoint {checkpoint} holds step {step}"
             progress.close()
             raise Interrupted(f"{signal_name(stop.signum)} at step {step} of {spec.steps} ({desc}){saved}",

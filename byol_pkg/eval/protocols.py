@@ -34,6 +34,7 @@ from .logreg import sweep_logreg
 from .predictions import Predictions
 from .runner import (EvalTarget, ProtocolResult, Splits, record_split_lists, train_val_test_features,
                      train_val_test_images)
+from ..train.tracking import Tracking
 from .sweep import (GridPoint, SweepData, SweepResult, SweepSettings, finetune_grid, linear_aug_grid, run_sweep,
                     semisup_grid)
 
@@ -124,11 +125,13 @@ def transfer_linear(target: EvalTarget, splits: Splits, metric: str | None = Non
 @dataclass(frozen=True)
 class SweepOptions:
     """How an image-trained protocol runs: ``work_dir`` keeps the sweep's state for resuming (None: a fresh
-    temporary folder), ``precision`` fp32 or bf16 (autocast, GPU), ``checkpoint_every`` steps of a run."""
+    temporary folder), ``precision`` fp32 or bf16 (autocast, GPU), ``checkpoint_every`` steps of a run,
+    ``tracking`` the tracked run the sweep logs its curves to (``train/tracking.py``; None: none)."""
 
     work_dir: Path | None = None
     precision: str = "fp32"
     checkpoint_every: int = 500
+    tracking: Tracking | None = None
 
 
 def _sweep(target: EvalTarget, protocol: str, points: list[GridPoint], data: SweepData, splits: ImageSplits,
@@ -150,7 +153,7 @@ def _sweep(target: EvalTarget, protocol: str, points: list[GridPoint], data: Swe
     log.info("%s: %d grid points, work folder %s", protocol, len(points), work)
     return run_sweep(points, make_model, data, settings, metric_by_name(select),
                      {m: metric_by_name(m) for m in test_metrics}, Path(work), fingerprint, seed=target.seed,
-                     desc=protocol)
+                     desc=protocol, tracking=options.tracking, select_name=select)
 
 
 def _sweep_hyperparameters(res: SweepResult, hp: dict) -> dict:

@@ -44,7 +44,8 @@ from ..io import atomic_torch_save, atomic_write_json
 from .grids import (FINETUNE_BATCH, FINETUNE_LRS, FINETUNE_STEPS, FINETUNE_WDS, LINEAR_AUG_BATCH,
                     LINEAR_AUG_EPOCHS, SEMISUP_BATCH, SEMISUP_EPOCHS, SEMISUP_LRS)
 from .predictions import Predictions, load_predictions, save_predictions
-from .classifier import Classifier, RunSpec, predict_scores, train_classifier
+from .classifier import Classifier, RunSpec, TrainHooks, predict_scores, train_classifier
+from ..train.tracking import Tracking
 
 log = logging.getLogger(__name__)
 
@@ -180,12 +181,44 @@ def _check_work_dir(work: Path, fingerprint: dict) -> None:
     atomic_write_json(marker, fingerprint)
 
 
+class SweepTracking:
+    """A sweep's curves on one step axis: the SGD steps of the grid points one after another, then the refit.
+    Each point logs ``train/loss`` and ``train/top1`` by epoch and, once trained, ``val/<select>``; a resumed
+    sweep first drops what was tracked after the step it resumes at (:meth:`Tracking.rewind`), once."""
+
+    def __init__(self, tracking: Tracking | None, select_name: str) -> None:
+        self.tracking = tracking or Tracking()
+        self.select_name = select_name
+        self.rewound = False
+        self.offset = 0  # steps of the points before the current one
+
+    def hooks(self) -> TrainHooks:
+        return TrainHooks(started=self._started, epoch=self._epoch, saved=self.tracking.checkpoint)
+
+    def _started(self, step: int) -> None:
+        if not self.rewound:
+            self.tracking.rewind(self.offset + step)
+            self.rewound = True
+
+    def _epoch(self, step: int, stats: dict) -> None:
+        self.tracking.log_metrics({f"train/{k}": v for k, v in stats.items()}, self.offset + step)
+
+    def point_done(self, steps: int, val_score: float | None = None) -> None:
+        """A point (or the refit) of ``steps`` steps is done (its result saved): its validation score."""
+        self.offset += steps
+        if val_score is not None:
+            self.tracking.log_metrics({f"val/{self.select_name}": val_score}, self.offset)
+        self.tracking.checkpoint()
+
+
 def run_sweep(points: Sequence[GridPoint], make_model: Callable[[], Classifier], data: SweepData,
               settings: SweepSettings, select: ScoreFn, test_metrics: dict[str, ScoreFn], work: Path,
-              fingerprint: dict, seed: int = 0, desc: str = "sweep") -> SweepResult:
+              fingerprint: dict, seed: int = 0, desc: str = "sweep", tracking: Tracking | None = None,
+              select_name: str = "score") -> SweepResult:
     """Train every point on ``data.train``, score ``data.val`` with ``select`` (higher is better; ties: the
     earlier point), then score the selected configuration on ``data.test`` once: retrained on ``data.trainval``
-    when given, else the selected run itself."""
+    when given, else the selected run itself. ``tracking``: the curves (:class:`SweepTracking`) and, at the end,
+    the selected point and test scores."""
     if not points:
         raise ValueError("the hyper-parameter grid is empty")
     t0 = time.perf_counter()
@@ -196,12 +229,14 @@ def run_sweep(points: Sequence[GridPoint], make_model: Callable[[], Classifier],
                            "refit": data.trainval is not None})
     keep_best = data.trainval is None
     s = settings
+    track = SweepTracking(tracking, select_name)
     val_scores: dict[str, float] = {}
     for i, point in enumerate(points):
         done = work / "grid" / f"{point.tag}.json"
         if done.is_file():
             val_scores[point.tag] = float(json.loads(done.read_text())["val_score"])
             log.info("%s: %s already done (validation %.2f)", desc, point.tag, val_scores[point.tag])
+            track.offset += point.spec(len(data.train), seed).steps
         else:
             spec = point.spec(len(data.train), seed)
             log.info("%s: point %d/%d %s (%d steps)", desc, i + 1, len(points), point.tag, spec.steps)
@@ -209,7 +244,7 @@ def run_sweep(points: Sequence[GridPoint], make_model: Callable[[], Classifier],
             ckpt = work / "grid" / f"{point.tag}.ckpt"
             model = train_classifier(make_model(), data.train, spec, s.image_size, s.mean, s.std, s.multilabel,
                                      s.device, ckpt, s.checkpoint_every, s.num_workers, s.precision,
-                                     desc=f"{desc} {point.tag}")
+                                     desc=f"{desc} {point.tag}", hooks=track.hooks())
             scores, labels = predict_scores(model, data.val, _eval_transform(s), s.eval_batch_size, s.device,
                                             s.num_workers, s.precision)
             val_scores[point.tag] = float(select(scores, labels))
@@ -218,6 +253,7 @@ def run_sweep(points: Sequence[GridPoint], make_model: Callable[[], Classifier],
             atomic_write_json(done, {"tag": point.tag, "hyper": point.hyper, "spec": spec.describe(),
                                      "val_score": val_scores[point.tag], "wall_s": time.perf_counter() - t1})
             ckpt.unlink(missing_ok=True)
+            track.point_done(spec.steps, val_scores[point.tag])
             log.info("%s: %s validation %.2f", desc, point.tag, val_scores[point.tag])
     best = max(points, key=lambda p: (val_scores[p.tag], -points.index(p)))
     final = work / "final.json"
@@ -226,6 +262,9 @@ def run_sweep(points: Sequence[GridPoint], make_model: Callable[[], Classifier],
         if (saved["selected"] == best.tag and sorted(saved["test_scores"]) == sorted(test_metrics)
                 and (work / TEST_PREDICTIONS).is_file()):
             log.info("%s: already finished (%s)", desc, final)
+            if data.trainval is not None:
+                track.offset += best.spec(len(data.trainval), seed).steps
+            _track_end(track, best, saved["test_scores"])
             return _result(best, val_scores, saved["test_scores"], data, t0, saved["spec"],
                            load_predictions(work / TEST_PREDICTIONS))
 
@@ -235,9 +274,10 @@ def run_sweep(points: Sequence[GridPoint], make_model: Callable[[], Classifier],
         log.info("%s: refit %s on train+val (%d images, %d steps)", desc, best.tag, len(data.trainval), spec.steps)
         model = train_classifier(make_model(), data.trainval, spec, s.image_size, s.mean, s.std, s.multilabel,
                                  s.device, work / "refit.ckpt", s.checkpoint_every, s.num_workers, s.precision,
-                                 desc=f"{desc} refit")
+                                 desc=f"{desc} refit", hooks=track.hooks())
         atomic_torch_save(work / "refit.pt", {"tag": best.tag, "model": model.state_dict()})
         (work / "refit.ckpt").unlink(missing_ok=True)
+        track.point_done(spec.steps)
     else:
         spec = best.spec(len(data.train), seed)
         model = make_model()
@@ -251,7 +291,14 @@ def run_sweep(points: Sequence[GridPoint], make_model: Callable[[], Classifier],
     predictions = Predictions(labels=np.asarray(labels), scores=np.asarray(scores))
     save_predictions(work / TEST_PREDICTIONS, predictions)  # before final.json: a finished sweep has both
     atomic_write_json(final, {"selected": best.tag, "test_scores": test_scores, "spec": spec.describe()})
+    _track_end(track, best, test_scores)
     return _result(best, val_scores, test_scores, data, t0, spec.describe(), predictions)
+
+
+def _track_end(track: SweepTracking, best: GridPoint, test_scores: dict[str, float]) -> None:
+    """The sweep's summary: the selected point's numeric hyper-parameters and the test scores, at its last step."""
+    summary = {f"selected/{k}": v for k, v in best.hyper.items()}
+    track.tracking.log_summary({**summary, **{f"test/{k}": v for k, v in test_scores.items()}}, track.offset)
 
 
 def _result(best: GridPoint, val_scores: dict[str, float], test_scores: dict[str, float], data: SweepData,

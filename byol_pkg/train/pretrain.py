@@ -42,6 +42,7 @@ from .methods import batch_loss, build_method_networks
 from .metrics_log import MetricsLog
 from .run_folder import RunLock, check_run_folder, config_fingerprint, first_difference
 from .stream import StreamBatchSampler, TwoViewDataset
+from .tracking import TrackedRun, Tracking, check_packages, open_tracking
 
 log = logging.getLogger("byol_pkg.pretrain")
 
@@ -157,6 +158,7 @@ def pretrain(cfg: Config, out_dir: str | Path, overwrite: bool = False,
     :class:`~byol_pkg.errors.Interrupted` (its message shows ``resume_command``); a non-finite loss raises
     :class:`~byol_pkg.errors.DivergenceError`."""
     out_dir = check_output_path(out_dir, "--out", folder=True)
+    check_packages(cfg.tracking)
     device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
     info = init_distributed(device)
     lock = RunLock(out_dir) if info.is_main else contextlib.nullcontext()
@@ -263,6 +265,18 @@ def start_outputs(run: Run) -> MetricsLog | None:
     return MetricsLog(run.out_dir / "metrics.csv", resume_step=run.step)
 
 
+def start_tracking(run: Run) -> Tracking:
+    """On the main process: the run's tracked run on the backends of ``cfg.tracking`` (none by default), continued
+    from the resumed step when the run folder's ``tracking.json`` holds this run (``train/tracking.py``); params:
+    the resolved config, flattened."""
+    if not run.info.is_main:
+        return Tracking()
+    tracking = open_tracking(run.cfg.tracking, TrackedRun(run.out_dir, str(run.out_dir), config_fingerprint(run.cfg)),
+                             resume_step=run.step)
+    tracking.log_params(to_flat_dict(run.cfg))
+    return tracking
+
+
 def optimizer_step(run: Run) -> tuple[float, float]:
     """``(lr, tau)``: one LARS update of the online network with the step's learning rate (warm-up + cosine),
     then the target's EMA with the step's tau, computed after the update (with the new theta)."""
@@ -292,6 +306,7 @@ def checkpoint_if_due(run: Run, training_log: TrainingLog) -> None:
         training_log.check_finite()  # on every process (a collective under torchrun)
         if run.info.is_main:
             run.checkpoints.save(run.state(), keep_epoch=keep_epoch)
+            training_log.tracking.checkpoint()
         run.saved_step = step
 
 
@@ -308,6 +323,7 @@ def stop_if_requested(run: Run, stop: StopRequest, training_log: TrainingLog, re
         if run.info.is_main:
             run.checkpoints.save(run.state())
         run.saved_step = run.step
+    training_log.tracking.checkpoint()
     training_log.progress.close()
     resume = f"; resume with: {resume_command}" if resume_command else ""
     raise Interrupted(f"{signal_name(signum)} at step {run.step} of {run.plan.stop_step}; checkpoint "
@@ -318,8 +334,9 @@ class TrainingLog:
     """Every ``log_every_steps`` optimiser steps (and at the last), one row of metrics.csv over the steps since
     the previous row: mean loss (averaged over processes), lr, tau, collapse monitor, throughput, data wait."""
 
-    def __init__(self, run: Run, metrics: MetricsLog | None) -> None:
+    def __init__(self, run: Run, metrics: MetricsLog | None, tracking: Tracking | None = None) -> None:
         self.run, self.metrics = run, metrics
+        self.tracking = tracking or Tracking()
         self.progress = StepProgress("pretrain", run.plan.stop_step, run.step, run.cfg.train.log_every_steps,
                                      mode=run.cfg.train.progress, enabled=run.info.is_main)
         self.loss_sum = torch.zeros((), device=run.device)
@@ -381,6 +398,7 @@ class TrainingLog:
         }
         if self.metrics is not None:
             self.metrics.append(row)
+        self.tracking.log_metrics({k: v for k, v in row.items() if k != "step"}, run.step)
         self.progress.update(run.step, note=(f"epoch {row['epoch']:.2f} loss {row['loss']:.4f} lr {lr:.4g} "
                                              f"tau {tau:.5f} collapse_std {row['collapse_std']:.4f} "
                                              f"{row['images_per_s']:.0f} img/s"),
@@ -404,6 +422,14 @@ def _train(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo, sto
     if done is not None:
         return done
     metrics = start_outputs(run)
+    with start_tracking(run) as tracking:
+        return _train_steps(run, metrics, tracking, stop, resume_command)
+
+
+def _train_steps(run: Run, metrics: MetricsLog | None, tracking: Tracking, stop: StopRequest,
+                 resume_command: str | None) -> dict[str, Any]:
+    """The optimiser steps of a set-up (and resumed) run, then the encoder and the summary."""
+    cfg, device, info, out_dir = run.cfg, run.device, run.info, run.out_dir
     plan = run.plan
     model: nn.Module = run.online
     if info.enabled:
@@ -417,7 +443,7 @@ def _train(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo, sto
     batches = build_view_stream(cfg, run.dataset, sampler, device, run.memory_format)
     amp_dtype = AMP_DTYPES.get(cfg.train.precision)
     autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
-    training_log = TrainingLog(run, metrics)
+    training_log = TrainingLog(run, metrics, tracking)
     micro = 0
     for view1, view2, labels in training_log.timed(batches):
         view1 = view1.to(device, non_blocking=True, memory_format=run.memory_format)
@@ -447,6 +473,7 @@ def _train(cfg: Config, out_dir: Path, device: torch.device, info: DistInfo, sto
     if info.is_main:
         export_encoder(out_dir, run.online, cfg, run.step)
         atomic_write_json(out_dir / "summary.json", summary)
+        tracking.log_summary({k: v for k, v in summary.items() if k != "config_sha256"}, run.step)
         log.info("done: %d/%d steps; online encoder written to %s", run.step, plan.steps.total_steps,
                  out_dir / "encoder.pt")
     return summary

@@ -11,6 +11,7 @@ process, or by a process on another host (which cannot be checked from here), is
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, config_from_dict, read_yaml, to_flat_dict
+from ..config import Config, TrackingConfig, config_from_dict, read_yaml, to_flat_dict
 from ..errors import ConfigError, OutputError, RunLockedError
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,11 @@ RESUMABLE_CHANGES = (
     "train.max_steps", "train.progress", "train.log_every_steps", "train.checkpoint_every_steps",
     "train.checkpoint_every_epochs", "train.device", "train.compile", "train.deterministic", "train.cpu_threads",
     "data.num_workers", "data.root", "data.download", "augment.on_device", "augment.decode", "augment.backend",
+    *(f"tracking.{f.name}" for f in dataclasses.fields(TrackingConfig)),  # tracking never changes what is learned
 )
 #: What a run folder holds once a run has written it (removed by ``--overwrite`` before a different run starts).
-RUN_FILES = ("checkpoints", "metrics.csv", "summary.json", "encoder.pt", "encoder.json", "config.yaml")
+RUN_FILES = ("checkpoints", "metrics.csv", "summary.json", "encoder.pt", "encoder.json", "encoder.timm",
+             "config.yaml", "tracking.json", "dvclive", "tensorboard")
 
 
 def learned_settings(cfg: Config) -> dict[str, Any]:

@@ -21,6 +21,10 @@ WORKFLOW_SET_OPTIONS = {
     "cache_root": "the workflow (results/features)",
     "dataset": "the protocol's dataset",
     "out": "the rule's output",
+    "track": "tracking",
+    "track_dir": "tracking",
+    "mlflow_uri": "tracking",
+    "mlflow_experiment": "tracking",
 }
 
 

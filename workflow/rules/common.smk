@@ -29,6 +29,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 EVAL = config["evaluation"]
 SEEDS = config["seeds"]
+TRACKING = config.get("tracking") or {}
 TABLE_METHODS = list(config["methods"])  # the rows of the paper tables
 
 
@@ -133,8 +134,9 @@ def protocol_args(entry):
 # changes the command text Snakemake records with each output (its code trigger would rerun every existing
 # result). Log and benchmark paths stay written out in each rule, beside the output whose wildcards they use.
 
-# The env of every job (conda paths are relative to the rule files): with the config's device on CUDA, the one
-# whose PyTorch is a CUDA build (workflow/envs/byol-cuda.yaml: conda-forge's pytorch-gpu), else the plain one.
+# The env of every job, relative to the rule files as conda paths are. With the config's device on CUDA it is
+# the one whose PyTorch is a CUDA build (workflow/envs/byol-cuda.yaml, conda-forge's pytorch-gpu), else the plain
+# one.
 BYOL_ENV = (
     "../envs/byol-cuda.yaml"
     if str(config["device"]).startswith("cuda")
@@ -172,9 +174,49 @@ def run_sets(run):
 
 
 def pretrain_overrides(wildcards):
-    """The run's --set KEY=VALUE options, the seed first."""
-    sets = [f"seed={wildcards.seed}", *run_sets(wildcards.run)]
+    """The run's --set KEY=VALUE options, the seed first, then its tracking (none when tracking is off)."""
+    sets = [
+        f"seed={wildcards.seed}",
+        *run_sets(wildcards.run),
+        *tracking_sets(wildcards),
+    ]
     return " ".join(f"--set {shlex.quote(item)}" for item in sets)
+
+
+# -------------------------------------------------------------------------------------------------- tracking
+# Every job's tracked run (docs/tracking.md). DVCLive and TensorBoard write under tracking/ at the repository root:
+# DVC looks for the dvc.yaml files DVCLive writes neither inside a stage's output folder (results/pretrain,
+# results/eval) nor in folders git ignores (results/*). Off (the default), the commands are exactly the untracked
+# ones, so that turning tracking off reruns nothing.
+
+TRACKING_BACKENDS = ("dvclive", "mlflow", "tensorboard")
+TRACKING_ROOT = "tracking"
+
+
+def tracking_backends():
+    """The backends the config's `tracking` section turns on."""
+    return [name for name in TRACKING_BACKENDS if TRACKING.get(name)]
+
+
+def tracking_sets(wildcards):
+    """`byol pretrain --set` items of the tracking backends, with their folders under tracking/."""
+    folder = f"{TRACKING_ROOT}/pretrain/{wildcards.run}/seed{wildcards.seed}"
+    sets = [f"tracking.{name}=true" for name in tracking_backends()]
+    if TRACKING.get("dvclive"):
+        sets.append(f"tracking.dvclive_dir={folder}/dvclive")
+    if TRACKING.get("tensorboard"):
+        sets.append(f"tracking.tensorboard_dir={folder}/tensorboard")
+    return sets
+
+
+def tracking_flags(result):
+    """--track and --track-dir of an evaluation command writing `result` (results/eval/<path>.json; tracked in
+    tracking/eval/<path>/), or "" when tracking is off."""
+    backends = tracking_backends()
+    if not backends:
+        return ""
+    path = str(result).removeprefix("results/eval/").removesuffix(".json")
+    return f"--track {' '.join(backends)} --track-dir {shlex.quote(f'{TRACKING_ROOT}/eval/{path}')}"
 
 
 def pretrain_data_overrides(wildcards):
@@ -286,8 +328,8 @@ def epoch_checkpoint(wildcards):
     return f"results/pretrain/{wildcards.run}/seed{wildcards.seed}/checkpoints/epoch_{int(wildcards.epoch):04d}.pt"
 
 
-def method_flags(wildcards):
-    """--method NAME --seed S [--random-init] and the shared evaluation options."""
+def method_flags(wildcards, output):
+    """--method NAME --seed S [--random-init], the shared evaluation options and the tracking flags."""
     flags = f"--method {wildcards.method} --seed {wildcards.seed}"
     spec = ALL_METHODS[wildcards.method]
     if spec["random_init"]:
@@ -296,10 +338,12 @@ def method_flags(wildcards):
         "weights" in spec and not spec["official"]
     ):  # an external state dict of this architecture
         flags += f" --backbone {spec['backbone']}"
-    return (
+    flags = (
         f"{flags} --root {config['data_root']} --device {config['device']} "
         f"--num-workers {config['num_workers']} --cache-root results/features"
     )
+    track = tracking_flags(output[0])
+    return f"{flags} {track}" if track else flags
 
 
 def extract_preprocessing(wildcards):
