@@ -103,23 +103,8 @@ def topk_accuracy(scores: ArrayLike, labels: ArrayLike, k: int) -> float:
     Ties: lower class index ranks first (stable descending sort), so a label tied with classes of
     lower index is pushed down by them.
     """
-    fn = "topk_accuracy"
-    s = _scores(scores, fn, ndim=2)
-    n, c = s.shape
-    if n == 0 or c == 0:
-        raise ValueError(f"{fn}: scores must be non-empty, got shape {(n, c)}")
-    y = _class_indices(labels, fn, "labels", n, c)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"{fn}: k must be a positive integer, got {k!r}")
-    k = min(int(k), c)
-    cols = np.arange(c)
-    hits = 0
-    for lo in range(0, n, _CHUNK_ROWS):
-        sc, yc = s[lo : lo + _CHUNK_ROWS], y[lo : lo + _CHUNK_ROWS]
-        sy = sc[np.arange(len(yc)), yc][:, None]
-        rank = (sc > sy).sum(axis=1) + ((sc == sy) & (cols[None, :] < yc[:, None])).sum(axis=1)
-        hits += int((rank < k).sum())
-    return 100.0 * hits / n
+    hits = _topk_hits(scores, labels, k, "topk_accuracy")
+    return 100.0 * int(hits.sum()) / len(hits)
 
 
 def topk_hits(scores: ArrayLike, labels: ArrayLike, k: int) -> np.ndarray:
@@ -127,7 +112,11 @@ def topk_hits(scores: ArrayLike, labels: ArrayLike, k: int) -> np.ndarray:
     scores (same tie rule, same validation), so that ``100.0 * int(hits.sum()) / N == topk_accuracy(...)``
     exactly. A hit depends only on the sample's own row, so the hits of a resample (bootstrap, ``report/
     bootstrap.py``) are ``hits[indices]``."""
-    fn = "topk_hits"
+    return _topk_hits(scores, labels, k, "topk_hits")
+
+
+def _topk_hits(scores: ArrayLike, labels: ArrayLike, k: int, fn: str) -> np.ndarray:
+    """The hits of :func:`topk_hits`, checked and computed in chunks of rows; errors name ``fn``."""
     s = _scores(scores, fn, ndim=2)
     n, c = s.shape
     if n == 0 or c == 0:
