@@ -270,7 +270,9 @@ def test_multilabel_sweep_trains_on_present_and_absent_entries_only():
     xtv, ytv = torch.tensor(x[:220]), torch.tensor(raw[:220])
     W, b = fit_logreg(xtv, (ytv > 0).float(), 0.5, 4, multilabel=True, mask=ytv != 0, tol=1e-9)
     expected = predict_scores(torch.tensor(x[220:]), W, b).numpy()
-    np.testing.assert_allclose(res.test_predictions.scores, expected, atol=5e-3)  # float32 L-BFGS, warm or cold
+    # float32 L-BFGS, warm or cold start: the two stopping points differ by up to 5.4e-3 on some CPUs (Xeon,
+    # 2026-12-08); leaving the mask out or refitting on train alone moves the scores by 2 to 4
+    np.testing.assert_allclose(res.test_predictions.scores, expected, atol=2e-2)
     with pytest.raises(ValueError, match=r"multilabel y must be in \{0, 1\}"):
         fit_logreg(xtv, (ytv > 0).float() * 2, 0.5, 4, multilabel=True)
 
