@@ -119,13 +119,17 @@ def test_default_run_random_init_column_matches_the_learning_checks_reference():
     (knn,) = _table_rows(r"kNN k=20 / k=200")
     lin = _table_rows(r"linear, cached features")[0]  # the default run's table, before the three seeds'
     assert len(lin) == 4
-    assert knn[2] == f"{CPU_RANDOM_INIT['knn_k20']:.1f} / {CPU_RANDOM_INIT['knn_k200']:.1f}"
-    assert lin[2] == f"{CPU_RANDOM_INIT['linear']:.1f}"
+    def points(cell: str) -> list[float]:  # the numbers of a cell, its bootstrap intervals ([low, high]) left out
+        return [float(v) for v in re.sub(r"\s*\[[^\]]*\]", "", cell).replace("+", "").split(" / ")]
+
+    assert points(knn[2]) == [round(CPU_RANDOM_INIT["knn_k20"], 1), round(CPU_RANDOM_INIT["knn_k200"], 1)]
+    assert points(lin[2]) == [round(CPU_RANDOM_INIT["linear"], 1)]
     for row in (knn, lin):  # the gain column is BYOL minus random init, as printed
-        ours = [float(v) for v in row[1].split(" / ")]
-        rand = [float(v) for v in row[2].split(" / ")]
-        gain = [float(v) for v in row[3].lstrip("+").split(" / +")]
+        ours, rand, gain = points(row[1]), points(row[2]), points(row[3])
         assert gain == pytest.approx([a - b for a, b in zip(ours, rand, strict=True)], abs=0.051)
+        for cell in row[1:]:  # every number with its interval, and the number inside it
+            for value, low, high in re.findall(r"([\d.]+) \[([−\d.-]+), ([\d.]+)\]", cell):
+                assert float(low.replace("−", "-")) <= float(value) <= float(high), cell
 
 
 def _readme_commands() -> list[list[str]]:
