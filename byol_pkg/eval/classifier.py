@@ -202,6 +202,7 @@ def train_classifier(model: Classifier, data: Dataset, spec: RunSpec, image_size
     """Train ``model`` on ``data`` for ``spec.steps`` SGD steps; resumes from ``checkpoint`` when it exists (and
     was written for the same ``spec``), saving it atomically every ``checkpoint_every`` steps; ``hooks``: see
     :class:`TrainHooks`."""
+    tracked = hooks is not None
     hooks = hooks or TrainHooks()
     model.to(device)
     if spec.bn_momentum is not None and not spec.frozen_encoder:
@@ -229,7 +230,8 @@ def train_classifier(model: Classifier, data: Dataset, spec: RunSpec, image_size
     progress = StepProgress(desc, spec.steps, start, log_every)
     model.train()
     hooks.started(start)
-    stats = EpochStats(math.ceil(len(views) / spec.batch_size), multilabel)
+    # epoch statistics only for a run that reports them: their argmax and sums would cost a device sync a step
+    stats = EpochStats(math.ceil(len(views) / spec.batch_size), multilabel) if tracked else None
     with StopRequest() as stop:
         _train_steps(model, opt, loader, spec, start, multilabel, device, autocast, progress, checkpoint,
                      checkpoint_every, desc, stop, hooks, stats)
@@ -247,7 +249,7 @@ def _save(checkpoint: Path, step: int, model: Classifier, opt: torch.optim.Optim
 def _train_steps(model: Classifier, opt: torch.optim.Optimizer, loader: DataLoader, spec: RunSpec, start: int,
                  multilabel: bool, device: str | torch.device, autocast: torch.autocast, progress: StepProgress,
                  checkpoint: Path | None, checkpoint_every: int, desc: str, stop: StopRequest, hooks: TrainHooks,
-                 stats: EpochStats) -> None:
+                 stats: EpochStats | None) -> None:
     """The SGD steps of :func:`train_classifier`; after a SIGINT/SIGTERM, the step finishes, a checkpoint is saved
     and :class:`Interrupted` is raised (the same command resumes from it)."""
     step = start
@@ -265,10 +267,11 @@ def _train_steps(model: Classifier, opt: torch.optim.Optimizer, loader: DataLoad
         opt.step()
         step += 1
         progress.update(step, f"loss {float(loss.detach()):.4f}")
-        stats.add(float(loss.detach()), logits.detach(), y)
-        if stats.due(step, spec.steps):
-            hooks.epoch(step, stats.result(step))
-            stats.reset()
+        if stats is not None:
+            stats.add(float(loss.detach()), logits.detach(), y)
+            if stats.due(step, spec.steps):
+                hooks.epoch(step, stats.result(step))
+                stats.reset()
         if checkpoint is not None and step < spec.steps and step % checkpoint_every == 0:
             _save(checkpoint, step, model, opt, spec, hooks)
         if stop.signum is not None and step < spec.steps:

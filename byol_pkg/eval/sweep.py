@@ -192,7 +192,10 @@ class SweepTracking:
         self.rewound = False
         self.offset = 0  # steps of the points before the current one
 
-    def hooks(self) -> TrainHooks:
+    def hooks(self) -> TrainHooks | None:
+        """The training run's hooks; None with tracking off (the training loop then keeps no epoch statistics)."""
+        if not self.tracking.enabled:
+            return None
         return TrainHooks(started=self._started, epoch=self._epoch, saved=self.tracking.checkpoint)
 
     def _started(self, step: int) -> None:
